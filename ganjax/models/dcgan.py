@@ -1,0 +1,70 @@
+"""DCGAN generator and discriminator as in the homework (ML2022Spring HW6; REFERENCE.md).
+
+G: Linear(z -> w*4*4, no bias) + BN + ReLU, then transposed convolutions (k5 s2 p2 op1, no bias)
+   + BN + ReLU that double the side and halve the width, and a last one to `channels` + tanh.
+D: Conv(k4 s2 p1) + LeakyReLU(0.2), then Conv(k4 s2 p1) + norm + LeakyReLU(0.2) blocks that halve
+   the side and double the width, and Conv(k4 s1 p0) to one logit (no sigmoid: losses take logits).
+
+The number of blocks follows from the resolution: log2(resolution) - 2 resampling layers
+(4 for 64x64 with widths 8f..f, 3 for 32x32 with widths 4f..f).
+Init: conv weights N(0, 0.02), norm scales N(1, 0.02); the Linear keeps PyTorch's default init,
+since the homework's weights_init only touches Conv and BatchNorm layers.
+"""
+
+import math
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+from ganjax.models.conv import Conv2d, ConvTranspose2d
+from ganjax.models.norms import make_norm
+
+conv_init = nn.initializers.normal(0.02)
+# PyTorch nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+torch_linear_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def num_blocks(resolution: int) -> int:
+    """Resampling layers between 4x4 and the resolution."""
+    return int(math.log2(resolution)) - 2
+
+
+class DCGANGenerator(nn.Module):
+    resolution: int = 64
+    channels: int = 3
+    features: int = 64
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        n = num_blocks(self.resolution)
+        width = self.features * 2 ** (n - 1)
+        x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init)(z)
+        x = nn.relu(make_norm("batch", train)(x))
+        # PyTorch views the Linear output as (C, 4, 4); keep that order so weights map one to one.
+        x = x.reshape(z.shape[0], width, 4, 4).transpose(0, 2, 3, 1)
+        for _ in range(n - 1):
+            width //= 2
+            x = ConvTranspose2d(width, 5, stride=2, padding=2, output_padding=1, use_bias=False,
+                                kernel_init=conv_init)(x)
+            x = nn.relu(make_norm("batch", train)(x))
+        x = ConvTranspose2d(self.channels, 5, stride=2, padding=2, output_padding=1, use_bias=False,
+                            kernel_init=conv_init)(x)
+        return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+    resolution: int = 64
+    features: int = 64
+    norm: str = "batch"
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        n = num_blocks(self.resolution)
+        width = self.features
+        x = nn.leaky_relu(Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x), 0.2)
+        for _ in range(n - 1):
+            width *= 2
+            x = Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x)
+            x = nn.leaky_relu(make_norm(self.norm, train)(x), 0.2)
+        x = Conv2d(1, 4, stride=1, padding=0, kernel_init=conv_init)(x)
+        return x.reshape(x.shape[0])

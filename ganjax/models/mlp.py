@@ -1,0 +1,41 @@
+"""MLP generator and discriminator: the original GAN (Goodfellow et al. 2014) on toy data or
+flattened images. ReLU in G, LeakyReLU(0.2) in D, as in the WGAN-GP toy experiments."""
+
+import math
+from typing import Optional
+
+from flax import linen as nn
+import jax.numpy as jnp
+
+from ganjax.models.norms import make_norm
+
+
+class MLPGenerator(nn.Module):
+    data_shape: tuple  # one sample's shape, e.g. (2,) or (28, 28, 1)
+    width: int = 512
+    depth: int = 3
+    output: Optional[str] = None  # "tanh" for images in [-1, 1], None for unbounded toy data
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        x = z
+        for _ in range(self.depth):
+            x = nn.relu(nn.Dense(self.width)(x))
+        x = nn.Dense(math.prod(self.data_shape))(x)
+        if self.output == "tanh":
+            x = jnp.tanh(x)
+        return x.reshape((z.shape[0],) + tuple(self.data_shape))
+
+
+class MLPDiscriminator(nn.Module):
+    width: int = 512
+    depth: int = 3
+    norm: str = "none"
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        x = x.reshape(x.shape[0], -1)
+        for _ in range(self.depth):
+            x = nn.Dense(self.width)(x)
+            x = nn.leaky_relu(make_norm(self.norm, train)(x), 0.2)
+        return nn.Dense(1)(x).reshape(x.shape[0])

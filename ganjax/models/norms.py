@@ -1,0 +1,31 @@
+"""Normalization layers selectable by name, with the DCGAN reference init (scale ~ N(1, 0.02), bias 0)."""
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+
+def scale_init(key, shape, dtype=jnp.float32):
+    """BatchNorm weight init of the homework: N(1, 0.02) (REFERENCE.md, DCGAN init)."""
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def make_norm(kind: str, train: bool):
+    """A normalization layer by name, over the last (feature) axis.
+
+    - batch: PyTorch BatchNorm semantics (momentum 0.1 = flax 0.9, eps 1e-5); batch statistics
+      in training, running statistics in inference.
+    - instance: per sample and channel over the spatial axes (WGAN-GP's choice of the homework).
+    - layer: per sample over all of its values, per-channel affine (WGAN-GP paper's suggestion).
+    - none: identity.
+    """
+    if kind == "batch":
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init)
+    if kind == "instance":
+        return nn.InstanceNorm(epsilon=1e-5, scale_init=scale_init)
+    if kind == "layer":
+        return lambda x: nn.LayerNorm(epsilon=1e-5, reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1,
+                                      scale_init=scale_init)(x)
+    if kind == "none":
+        return lambda x: x
+    raise ValueError(f"unknown norm {kind!r}")

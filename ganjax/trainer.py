@@ -1,0 +1,159 @@
+"""The host side of training: chunks of compiled steps, progress, logs and samples.
+
+Per chunk the host makes one call (K steps in one lax.scan on the device) and reads the metrics
+once; everything else (batches, z, the epoch order) stays on the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ganjax.config import Config
+from ganjax.data import Dataset, epoch_permutation, load_dataset
+from ganjax.errors import UserError
+from ganjax.state import GAN, GANState, create_state, make_gan, seed_keys
+from ganjax.steps import apply_net, train_chunk
+from ganjax.visualize import save_image_grid, save_toy_plot
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the loss."""
+
+
+def prepare_workdir(path: str) -> str:
+    """Creates the workdir (and samples/) and checks it can be written; UserError otherwise."""
+    path = os.path.abspath(path)
+    try:
+        os.makedirs(os.path.join(path, "samples"), exist_ok=True)
+        probe = os.path.join(path, ".write-test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to workdir {path}: {e.strerror or e}; choose another with --workdir") from None
+    return path
+
+
+def schedule(config: Config, n_examples: int) -> tuple[int, int]:
+    """(steps per epoch, total steps). The last incomplete batch of an epoch is dropped."""
+    steps_per_epoch = n_examples // config.batch_size
+    if steps_per_epoch < 1:
+        raise UserError(f"--batch_size={config.batch_size} is larger than the dataset ({n_examples} examples); "
+                        f"use at most {n_examples}")
+    return steps_per_epoch, config.steps if config.steps is not None else config.n_epoch * steps_per_epoch
+
+
+def g_steps(first_step: int, n: int, n_critic: int) -> np.ndarray:
+    """Mask of the steps first_step .. first_step+n-1 that updated G (step % n_critic == 0)."""
+    return (first_step + np.arange(n)) % n_critic == 0
+
+
+def summarize_chunk(metrics: dict, g_mask: np.ndarray) -> dict:
+    """Means over the chunk's valid steps; loss_G over the steps that updated G."""
+    n = len(g_mask)
+    out = {}
+    for name, values in metrics.items():
+        values = np.asarray(values[:n], np.float64)
+        values = values[g_mask] if name == "loss_G" else values
+        out[name] = float(values.mean()) if values.size else float("nan")
+    return out
+
+
+def check_finite(metrics: dict, g_mask: np.ndarray, first_step: int) -> None:
+    """Raises TrainingDiverged at the first step whose loss is NaN or infinite."""
+    for name, mask in (("loss_D", np.ones_like(g_mask)), ("loss_G", g_mask)):
+        values = np.asarray(metrics[name][:len(g_mask)])
+        bad = ~np.isfinite(values) & mask
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise TrainingDiverged(f"{name} became {values[i]} at step {first_step + i}; stopped instead of "
+                                   f"training on garbage (try a lower --lr, or --loss=wgan-gp)")
+
+
+class Samples:
+    """Writes what G makes of a fixed z: a 10x10 grid for images, a plot over the data for toys."""
+
+    def __init__(self, gan: GAN, config: Config, dataset: Dataset, workdir: str):
+        self.gan, self.dataset, self.dir = gan, dataset, os.path.join(workdir, "samples")
+        n = 100 if dataset.kind == "image" else 2500
+        self.z = jax.random.normal(seed_keys(config.seed)[3], (n, gan.z_dim), jnp.float32)
+        self.title = f"{config.loss} on {config.dataset}"
+        self._generate = jax.jit(lambda g, z: apply_net(gan.generator, g.params, g.batch_stats, z, False)[0])
+        self._critic = jax.jit(lambda d, x: apply_net(gan.discriminator, d.params, d.batch_stats, x, False)[0])
+
+    def generate(self, state: GANState) -> np.ndarray:
+        """G in inference mode (running batch statistics), as the homework's G.eval()."""
+        return np.asarray(self._generate(state.g, self.z))
+
+    def save(self, state: GANState, epoch: int) -> str:
+        path = os.path.join(self.dir, f"epoch_{epoch:03d}.png")
+        samples = self.generate(state)
+        if self.dataset.kind == "image":
+            return save_image_grid(samples, path, nrow=10)
+        probabilities = self.gan.loss.probabilities
+        out = jax.nn.sigmoid if probabilities else (lambda v: v)
+        critic = lambda x: np.asarray(out(self._critic(state.d, x)))
+        return save_toy_plot(samples, self.dataset.array, path, critic, f"{self.title}, epoch {epoch}", probabilities)
+
+
+def train(config: Config, *, progress: bool = True, state: GANState | None = None) -> GANState:
+    """Trains from `state` (or from scratch) to the configured number of steps; returns the state."""
+    workdir = prepare_workdir(config.workdir)
+    dataset = load_dataset(config)
+    gan = make_gan(config)
+    steps_per_epoch, total = schedule(config, len(dataset.array))
+    if state is None:
+        state = create_state(gan, config.seed)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(dataclasses.asdict(config), f, indent=2)
+
+    data = jax.device_put(dataset.array)
+    data_key = seed_keys(config.seed)[2]
+    permutation = jax.jit(epoch_permutation, static_argnums=2)
+    chunk_fn = jax.jit(functools.partial(train_chunk, gan, config.chunk_size), donate_argnums=0)
+    samples = Samples(gan, config, dataset, workdir)
+    n_epoch = -(-total // steps_per_epoch)
+    tqdm.write(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples), "
+               f"{total} steps = {total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, "
+               f"batch {config.batch_size}, {jax.device_count()} {jax.default_backend()} device(s); "
+               f"writing to {workdir}")
+
+    start_time = time.time()
+    step = int(state.step)
+    with open(os.path.join(workdir, "metrics.jsonl"), "a") as log:
+        while step < total:
+            epoch = step // steps_per_epoch
+            epoch_end = min((epoch + 1) * steps_per_epoch, total)
+            perm = permutation(data_key, epoch, len(dataset.array))
+            bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
+                       desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not progress, dynamic_ncols=True)
+            while step < epoch_end:
+                n = min(config.chunk_size, epoch_end - step)
+                tic = time.time()
+                state, metrics = chunk_fn(state, data, perm, jnp.int32(step - epoch * steps_per_epoch),
+                                          jnp.int32(n))
+                metrics = jax.device_get(metrics)
+                seconds = time.time() - tic
+                g_mask = g_steps(step, n, config.n_critic)
+                check_finite(metrics, g_mask, step)
+                step += n
+                record = {"step": step, "epoch": epoch + 1, **summarize_chunk(metrics, g_mask),
+                          "steps_per_s": n / seconds, "wall_time": time.time() - start_time}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.update(n)
+                bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
+            bar.close()
+            if (epoch + 1) % config.sample_every == 0 or step == total:
+                path = samples.save(state, epoch + 1)
+                tqdm.write(f"Save some samples to {path}.")
+    tqdm.write(f"Finished {total} steps in {time.time() - start_time:.1f} s.")
+    return state

@@ -1,0 +1,74 @@
+"""Pictures of a run: image grids and toy-data plots with the discriminator's contours."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, nrow: int = 10, padding: int = 2) -> np.ndarray:
+    """(N, H, W, C) floats in [-1, 1] -> one uint8 (rows, cols, C) grid, as torchvision's
+    save_image(make_grid((x + 1) / 2, nrow)) does: black padding around every image."""
+    n, h, w, c = images.shape
+    ncol = min(nrow, n)
+    nrows = math.ceil(n / ncol)
+    grid = np.zeros((nrows * (h + padding) + padding, ncol * (w + padding) + padding, c), np.uint8)
+    pixels = np.clip(np.round((np.asarray(images, np.float32) + 1) / 2 * 255), 0, 255).astype(np.uint8)
+    for i, im in enumerate(pixels):
+        r, col = divmod(i, ncol)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        grid[y:y + h, x:x + w] = im
+    return grid
+
+
+def save_image_grid(images: np.ndarray, path: str, nrow: int = 10) -> str:
+    grid = image_grid(images, nrow)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    return path
+
+
+def save_toy_plot(samples: np.ndarray, data: np.ndarray, path: str, critic=None, title: str = "",
+                  probabilities: bool = True) -> str:
+    """Samples (green) over the data (black); in 2-D the discriminator's output as contours, in
+    1-D the data and sample densities and D(x) (blue dashes), as in Figure 1 of the GAN paper.
+    `critic` maps an (M, dim) array of points to M outputs (probabilities or critic values)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5) if data.shape[1] == 2 else (6, 3.5))
+    if data.shape[1] == 2:
+        lo = np.minimum(data.min(0), np.percentile(samples, 1, axis=0)) - 0.5
+        hi = np.maximum(data.max(0), np.percentile(samples, 99, axis=0)) + 0.5
+        if critic is not None:
+            gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 100), np.linspace(lo[1], hi[1], 100))
+            values = np.asarray(critic(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)))
+            cs = ax.contourf(gx, gy, values.reshape(gx.shape), levels=20, cmap="Blues", alpha=0.6)
+            fig.colorbar(cs, ax=ax, label="D(x)" if probabilities else "critic")
+        ax.scatter(data[:2500, 0], data[:2500, 1], s=2, c="black", label="data")
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:green", alpha=0.6, label="G(z)")
+        ax.set_xlim(lo[0], hi[0]); ax.set_ylim(lo[1], hi[1]); ax.set_aspect("equal")
+    else:
+        lo = min(data.min(), np.percentile(samples, 0.5)) - 0.5
+        hi = max(data.max(), np.percentile(samples, 99.5)) + 0.5
+        bins = np.linspace(lo, hi, 60)
+        ax.hist(data[:, 0], bins, density=True, histtype="step", color="black", ls=":", label="data")
+        ax.hist(samples[:, 0], bins, density=True, histtype="step", color="tab:green", label="G(z)")
+        if critic is not None:
+            xs = np.linspace(lo, hi, 200, dtype=np.float32)[:, None]
+            ax.plot(xs[:, 0], np.asarray(critic(xs)), "--", color="tab:blue", label="D(x)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def ensure_dir(path: str) -> str:
+    os.makedirs(path, exist_ok=True)
+    return path
