@@ -40,7 +40,7 @@ class Config:
     z_dim: int = _f(100, "Latent dimension.", "model")
     mlp_width: int = _f(512, "Hidden units per MLP layer.", "model")
     mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model")
-    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: instance for wgan-gp, batch for other dcgan, none for mlp).", "model", NORMS)
+    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: none for mlp; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS)
     # --- optimization ---
     optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS)
     lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 5e-5 for wgan, 1e-4 otherwise).", "optim")
@@ -128,7 +128,10 @@ def resolve(config: Config) -> Config:
 
     d_norm = c.d_norm
     if d_norm is None:
-        d_norm = "instance" if c.loss == "wgan-gp" else ("batch" if c.arch == "dcgan" else "none")
+        d_norm = "none" if c.arch == "mlp" else ("instance" if c.loss == "wgan-gp" else "batch")
+    if c.arch == "mlp" and d_norm == "instance":
+        raise UserError("--d_norm=instance normalizes over image positions, which an MLP does not have; "
+                        "use --d_norm=layer, batch or none with --arch=mlp")
     if c.loss == "wgan-gp" and d_norm == "batch":
         raise UserError("--loss=wgan-gp cannot use --d_norm=batch: batch norm couples the samples that the "
                         "gradient penalty treats one by one; use --d_norm=instance (default), layer or none")

@@ -23,6 +23,8 @@ flax's ``'SAME'`` is off by one pixel, so we never use it.
 
 from __future__ import annotations
 
+import numbers
+import operator
 from functools import partial
 from typing import Any, Callable, Sequence, Union
 
@@ -38,10 +40,10 @@ _DN = ("NHWC", "HWIO", "NHWC")
 
 
 def _pair(v: IntOr2, name: str) -> tuple[int, int]:
-    if isinstance(v, (int,)) and not isinstance(v, bool):
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         return (int(v), int(v))
     try:
-        t = tuple(int(a) for a in v)  # type: ignore[union-attr]
+        t = tuple(operator.index(a) for a in v)  # type: ignore[union-attr]
     except TypeError:
         raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}") from None
     if len(t) != 2:
@@ -84,13 +86,20 @@ def _resolve_impl(impl: str, choices: tuple[str, ...], cpu_choice: str, fn: str)
 # so any order of reverse-mode differentiation (e.g. the WGAN-GP double backward) only
 # ever runs these three forms. Left to itself, JAX's autodiff of the input gradient produces
 # a kernel gradient in a transposed orientation that XLA CPU runs pathologically slowly
-# (DCGAN D block 8x8x256 -> 4x4x512, batch 64: 14 s for that one conv). Bk is computed as a
-# sum over kernel taps of plain matmuls, which is also 6x faster than XLA CPU's kernel
-# gradient when the channel count is small (the 3-channel first layer of D).
+# (DCGAN D block 8x8x256 -> 4x4x512, batch 64: 14 s for that one conv). Bk is computed with
+# plain matmuls over shifted windows, which also beats XLA CPU's own kernel-gradient conv on
+# the DCGAN layers (e.g. 4-6x on D's first layer, ~1.5-3x on D2/G3; experiments/bench_conv.py).
 # Forward-mode (jvp) is not defined for these custom VJPs.
 
 
 def _s1_conv_lax(x, k, pads):
+    """Stride-1 conv in XLA CPU's canonical form (NHWC, HWIO kernel, non-negative padding):
+    negative padding (cropping) is a slice first."""
+    if any(p < 0 for lh in pads for p in lh):
+        x = lax.pad(x, jnp.zeros((), x.dtype),
+                    ((0, 0, 0), (min(pads[0][0], 0), min(pads[0][1], 0), 0),
+                     (min(pads[1][0], 0), min(pads[1][1], 0), 0), (0, 0, 0)))
+        pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
     return lax.conv_general_dilated(x, k, window_strides=(1, 1), padding=pads,
                                     dimension_numbers=_DN)
 
@@ -116,8 +125,10 @@ _s1_conv.defvjp(_s1_conv_fwd, _s1_conv_bwd)
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _s1_bx(g, k, pads, hw):
     """Input gradient of _s1_conv: the x-adjoint of F(., k) applied to g (a stride-1 conv)."""
-    xs = jax.ShapeDtypeStruct((g.shape[0], hw[0], hw[1], k.shape[2]), g.dtype)
-    return jax.linear_transpose(lambda x: _s1_conv_lax(x, k, pads), xs)(g)[0]
+    kh, kw = k.shape[:2]
+    kt = jnp.transpose(k[::-1, ::-1], (0, 1, 3, 2))
+    bpads = ((kh - 1 - pads[0][0], kh - 1 - pads[0][1]), (kw - 1 - pads[1][0], kw - 1 - pads[1][1]))
+    return _s1_conv_lax(g, kt, bpads)
 
 
 def _s1_bx_fwd(g, k, pads, hw):
@@ -132,6 +143,11 @@ def _s1_bx_bwd(pads, hw, res, h):
 _s1_bx.defvjp(_s1_bx_fwd, _s1_bx_bwd)
 
 
+# Below this many output channels the matmuls are narrow and XLA CPU's own kernel-gradient
+# conv is faster (DCGAN G's last layer, 32x32x64 -> 2*2*3 phases: 135 ms vs 300 ms).
+_BK_MATMUL_MIN_COUT = 32
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _s1_bk(x, g, pads, khw):
     """Kernel gradient of _s1_conv: dk[i, j] = sum_{n,h,w} xpad[n, h+i, w+j]^T g[n, h, w]."""
@@ -139,12 +155,18 @@ def _s1_bk(x, g, pads, khw):
     xp = lax.pad(x, jnp.zeros((), x.dtype),
                  ((0, 0, 0), (pads[0][0], pads[0][1], 0), (pads[1][0], pads[1][1], 0),
                   (0, 0, 0)))
+    if g.shape[3] < _BK_MATMUL_MIN_COUT:
+        # Canonical conv: batch = cin, features = n, window = the output's spatial extent.
+        dk = _s1_conv_lax(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)), pads)
+        return jnp.transpose(dk, (1, 2, 0, 3))
     cin, cout = x.shape[3], g.shape[3]
     g2 = g.reshape(-1, cout)
-    # 2-D matmuls: XLA CPU runs an einsum with three contracting axes several times slower.
-    taps = [xp[:, i:i + ho, j:j + wo, :].reshape(-1, cin).T @ g2
-            for i in range(khw[0]) for j in range(khw[1])]
-    return jnp.stack(taps).reshape(khw[0], khw[1], cin, cout)
+    # One 2-D matmul per kernel row, over that row's kw shifted windows side by side (an
+    # einsum with three contracting axes runs several times slower on XLA CPU; one matmul
+    # per tap compiles slowly; a single im2col matmul needs kh*kw copies of x at once).
+    rows = [jnp.concatenate([xp[:, i:i + ho, j:j + wo, :] for j in range(khw[1])], axis=-1)
+            .reshape(-1, khw[1] * cin).T @ g2 for i in range(khw[0])]
+    return jnp.stack(rows).reshape(khw[0], khw[1], cin, cout)
 
 
 def _s1_bk_fwd(x, g, pads, khw):
@@ -181,7 +203,8 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, stride: IntOr2 = 1, padding:
 
     impl: ``"phase"`` (sub-pixel decomposition, one stride-1 conv; fast on CPU),
     ``"xla"`` (lhs-dilated ``conv_general_dilated``; use on GPU, cuDNN does it natively),
-    ``"auto"`` (phase on the CPU backend, else xla).
+    ``"auto"`` (phase on the CPU backend, else xla). The phase path supports reverse-mode
+    differentiation to any order (custom VJPs), not forward mode (``jax.jvp``/``jacfwd``).
     """
     _check_shapes(x, kernel, "conv_transpose")
     s = _pair(stride, "stride")
@@ -270,7 +293,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: IntOr2 = 1, padding: IntOr2 
     stride-1 core above, which avoids XLA CPU's pathologically slow kernel gradient in a
     WGAN-GP double backward), ``"auto"`` (space_to_depth on the CPU backend, also at
     stride 1 where it is just the core -- measured 2.6x faster than xla for a 3x3 s1
-    WGAN-GP step -- else xla).
+    WGAN-GP step -- else xla). Like the phase path, space_to_depth supports reverse-mode
+    differentiation to any order, not forward mode.
     """
     _check_shapes(x, kernel, "conv2d")
     s = _pair(stride, "stride")

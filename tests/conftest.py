@@ -1,0 +1,17 @@
+import dataclasses
+
+import pytest
+
+from ganjax.config import Config, resolve
+
+
+def small_config(**overrides) -> Config:
+    """A DCGAN small enough for unit tests: 8x8 digits, width 8, batch 8."""
+    base = dict(dataset="digits", resolution=8, features=8, z_dim=8, batch_size=8, chunk_size=4, seed=0)
+    base.update(overrides)
+    return resolve(Config(**base))
+
+
+@pytest.fixture
+def tiny():
+    return small_config

@@ -1,0 +1,75 @@
+"""Shapes, layer structure and initialization of the networks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax.models import build_models, data_shape
+from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from tests.conftest import small_config
+
+
+@pytest.mark.parametrize("resolution,channels", [(64, 3), (32, 1), (16, 3)])
+def test_dcgan_shapes(resolution, channels):
+    g, d = DCGANGenerator(resolution, channels, features=8), DCGANDiscriminator(resolution, features=8)
+    z = jnp.zeros((2, 100))
+    gv = g.init(jax.random.PRNGKey(0), z, train=False)
+    x = g.apply(gv, z, train=False)
+    assert x.shape == (2, resolution, resolution, channels)
+    dv = d.init(jax.random.PRNGKey(1), x, train=False)
+    assert d.apply(dv, x, train=False).shape == (2,)
+
+
+def test_dcgan_64_matches_the_homework_layer_list():
+    g, d = DCGANGenerator(64, 3, 64), DCGANDiscriminator(64, 64, "batch")
+    gv = g.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+    dv = d.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
+    gp = gv["params"]
+    assert gp["Dense_0"]["kernel"].shape == (100, 512 * 16) and "bias" not in gp["Dense_0"]
+    # Transposed convs 8f -> 4f -> 2f -> f -> 3, kernel 5, no bias.
+    shapes = [gp[f"ConvTranspose2d_{i}"]["kernel"].shape for i in range(4)]
+    assert shapes == [(5, 5, 512, 256), (5, 5, 256, 128), (5, 5, 128, 64), (5, 5, 64, 3)]
+    assert all("bias" not in gp[f"ConvTranspose2d_{i}"] for i in range(4))
+    assert [gp[f"BatchNorm_{i}"]["scale"].shape for i in range(4)] == [(8192,), (256,), (128,), (64,)]
+    dp = dv["params"]
+    shapes = [dp[f"Conv2d_{i}"]["kernel"].shape for i in range(5)]
+    assert shapes == [(4, 4, 3, 64), (4, 4, 64, 128), (4, 4, 128, 256), (4, 4, 256, 512), (4, 4, 512, 1)]
+    assert sorted(k for k in dp if k.startswith("BatchNorm")) == ["BatchNorm_0", "BatchNorm_1", "BatchNorm_2"]
+    # Reference init: conv weights N(0, 0.02), batch-norm scale N(1, 0.02), bias 0.
+    w = np.asarray(gp["ConvTranspose2d_0"]["kernel"])
+    assert abs(w.mean()) < 1e-3 and abs(w.std() - 0.02) < 1e-3
+    s = np.asarray(gp["BatchNorm_1"]["scale"])
+    assert abs(s.mean() - 1) < 0.01 and abs(s.std() - 0.02) < 0.005
+    assert np.all(np.asarray(gp["BatchNorm_1"]["bias"]) == 0)
+
+
+@pytest.mark.parametrize("norm,collections", [("batch", {"params", "batch_stats"}), ("instance", {"params"}),
+                                              ("layer", {"params"}), ("none", {"params"})])
+def test_discriminator_norms(norm, collections):
+    d = DCGANDiscriminator(16, 8, norm)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 16, 16, 1))
+    v = d.init(jax.random.PRNGKey(1), x, train=False)
+    assert set(v) == collections
+    if norm != "none":
+        assert any(k.endswith("Norm_0") for k in v["params"])
+    if norm in ("instance", "layer", "none"):
+        # Per-sample norms: one sample's output does not depend on the others.
+        full = d.apply(v, x, train=True)
+        alone = d.apply(v, x[:1], train=True)
+        np.testing.assert_allclose(full[:1], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_models_for_toy_and_images():
+    cfg = small_config(dataset="toy:ring8")
+    g, d = build_models(cfg)
+    assert data_shape(cfg) == (2,)
+    gv = g.init(jax.random.PRNGKey(0), jnp.zeros((4, cfg.z_dim)))
+    x = g.apply(gv, jnp.ones((4, cfg.z_dim)))
+    assert x.shape == (4, 2) and float(jnp.abs(x).max()) > 0
+    dv = d.init(jax.random.PRNGKey(0), x)
+    assert d.apply(dv, x).shape == (4,)
+    cfg = small_config(arch="mlp")
+    g, _ = build_models(cfg)
+    x = g.apply(g.init(jax.random.PRNGKey(0), jnp.zeros((4, cfg.z_dim))), jnp.ones((4, cfg.z_dim)) * 50)
+    assert x.shape == (4, 8, 8, 1) and float(jnp.abs(x).max()) <= 1.0  # tanh output for images
