@@ -1,0 +1,70 @@
+"""Steps/s of the compiled training chunk (K steps in one lax.scan) for a few configurations.
+
+    python experiments/bench_steps.py                       # the default run and the homework's 64x64 DCGAN
+    python experiments/bench_steps.py --config "--loss=wgan" --chunk 10 --repeat 2
+
+Each configuration is the same `Config` the CLI builds (flags as for `python -m ganjax.train`);
+data are random uint8 images of the model's shape, so the figure is the step cost alone.
+Prints one JSON line per configuration and a table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shlex
+import time
+
+import jax
+import jax.numpy as jnp
+
+from ganjax.config import parse_config
+from ganjax.state import create_state, make_gan
+from ganjax.steps import train_chunk
+
+DEFAULT_CONFIGS = ["", "--loss=wgan", "--preset=hw6-gan", "--preset=hw6-wgan-gp"]
+
+
+def bench(flags: str, chunk: int, repeat: int) -> dict:
+    config = parse_config(shlex.split(flags))
+    gan = make_gan(config)
+    state = create_state(gan, config.seed)
+    n = config.batch_size * chunk
+    data = jax.random.randint(jax.random.PRNGKey(0), (n,) + gan.data_shape, 0, 256).astype(jnp.uint8)
+    perm = jnp.arange(n)
+    fn = jax.jit(functools.partial(train_chunk, gan, chunk), donate_argnums=0)
+    tic = time.perf_counter()
+    state, _ = fn(state, data, perm, jnp.int32(0), jnp.int32(chunk))
+    jax.block_until_ready(state)
+    first = time.perf_counter() - tic
+    times = []
+    for _ in range(repeat):
+        tic = time.perf_counter()
+        state, metrics = fn(state, data, perm, jnp.int32(0), jnp.int32(chunk))
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - tic)
+    best = min(times)
+    return {"flags": flags or "(default)", "loss": config.loss, "arch": config.arch, "resolution": config.resolution,
+            "features": config.features, "batch": config.batch_size, "chunk": chunk,
+            "compile_and_first_chunk_s": round(first, 2), "steps_per_s": round(chunk / best, 3),
+            "images_per_s": round(chunk * config.batch_size / best, 1), "backend": jax.default_backend()}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", help="ganjax.train flags of one configuration (repeatable)")
+    p.add_argument("--chunk", type=int, default=10, help="steps per compiled chunk")
+    p.add_argument("--repeat", type=int, default=2, help="timed chunks per configuration (best is kept)")
+    args = p.parse_args()
+    rows = []
+    for flags in args.config or DEFAULT_CONFIGS:
+        rows.append(bench(flags, args.chunk, args.repeat))
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{'configuration':28s} {'steps/s':>8s} {'images/s':>9s} {'compile+1st (s)':>16s}")
+    for r in rows:
+        print(f"{r['flags']:28s} {r['steps_per_s']:8.3f} {r['images_per_s']:9.1f} {r['compile_and_first_chunk_s']:16.1f}")
+
+
+if __name__ == "__main__":
+    main()
