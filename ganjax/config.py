@@ -44,6 +44,8 @@ class Config:
     # --- optimization ---
     optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS)
     lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 5e-5 for wgan, 1e-4 otherwise).", "optim")
+    lr_g: typing.Optional[float] = _f(None, "Generator learning rate (auto: --lr); set lr_g != lr_d for a two time-scale update rule (Heusel et al. 2017).", "optim")
+    lr_d: typing.Optional[float] = _f(None, "Discriminator / critic learning rate (auto: --lr).", "optim")
     beta1: float = _f(0.5, "Adam beta1.", "optim")
     beta2: float = _f(0.999, "Adam beta2.", "optim")
     rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim")
@@ -116,8 +118,10 @@ def resolve(config: Config) -> Config:
     for name in ("beta1", "beta2", "rmsprop_decay"):
         if not 0 <= getattr(c, name) < 1:
             raise UserError(f"--{name} must be in [0, 1), got {getattr(c, name)}")
-    if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
-        raise UserError(f"--lr must be a positive number, got {c.lr}")
+    for name in ("lr", "lr_g", "lr_d"):
+        value = getattr(c, name)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise UserError(f"--{name} must be a positive number, got {value}")
     if c.arch == "dcgan":
         if data_kind(c.dataset) == "toy":
             raise UserError(f"--arch=dcgan needs image data, not {c.dataset}; use --arch=mlp for toy data")
@@ -139,7 +143,8 @@ def resolve(config: Config) -> Config:
     lr = c.lr if c.lr is not None else (5e-5 if c.loss == "wgan" else 1e-4)
     channels = c.channels if c.channels is not None else 1
     workdir = c.workdir or f"runs/{c.loss}-{c.dataset.replace(':', '-')}"
-    return dataclasses.replace(c, d_norm=d_norm, optimizer=optimizer, lr=lr, channels=channels, workdir=workdir)
+    return dataclasses.replace(c, d_norm=d_norm, optimizer=optimizer, lr=lr, lr_g=c.lr_g or lr, lr_d=c.lr_d or lr,
+                               channels=channels, workdir=workdir)
 
 
 def _check_choice(name: str, value, choices) -> None:

@@ -52,21 +52,21 @@ class GAN:
     data_shape: tuple = ()
 
 
-def make_optimizer(config: Config) -> optax.GradientTransformation:
+def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
     """The reference optimizers with PyTorch semantics: Adam(lr, (beta1, beta2), eps 1e-8), or
     RMSprop(lr, alpha=rmsprop_decay, eps 1e-8 outside the square root, no momentum)."""
     if config.optimizer == "adam":
-        return optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=1e-8)
+        return optax.adam(lr, b1=config.beta1, b2=config.beta2, eps=1e-8)
     if config.optimizer == "rmsprop":
-        return optax.rmsprop(config.lr, decay=config.rmsprop_decay, eps=1e-8, eps_in_sqrt=False)
+        return optax.rmsprop(lr, decay=config.rmsprop_decay, eps=1e-8, eps_in_sqrt=False)
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
 def make_gan(config: Config) -> GAN:
     generator, discriminator = build_models(config)
-    tx = make_optimizer(config)
-    return GAN(generator, discriminator, tx, tx, get_loss(config.loss, config.g_loss), config.z_dim,
-               config.batch_size, config.n_critic, config.clip_value, config.gp_weight, data_shape(config))
+    return GAN(generator, discriminator, make_optimizer(config, config.lr_g), make_optimizer(config, config.lr_d),
+               get_loss(config.loss, config.g_loss), config.z_dim, config.batch_size, config.n_critic,
+               config.clip_value, config.gp_weight, data_shape(config))
 
 
 def seed_keys(seed: int):

@@ -326,6 +326,86 @@ def test_fast_paths_have_no_lhs_dilation(which):
         assert (2, 2) in _conv_lhs_dilations(jp)
 
 
+
+# ---------------------------------------------------------------- canonical convs (nested)
+# XLA CPU runs a conv in another form than NHWC x HWIO -> NHWC (e.g. JAX's transpose rules'
+# swapped kernel axes) fast only at the top level of a jitted function; inside lax.scan /
+# lax.cond (the training loop) it becomes a generic loop, 3-50x slower. The fast paths must
+# therefore emit only canonical stride-1 convs, in every derivative order.
+
+_CANONICAL_DN = jax.lax.conv_dimension_numbers((1, 1, 1, 1), (1, 1, 1, 1),
+                                               ("NHWC", "HWIO", "NHWC"))
+
+
+def _penalty_grad(fn, impl, args):
+    """Value and gradient (x and k) of a penalty on both first-order gradients: runs the
+    forward, both gradients and every VJP of them."""
+    def p(x, k, g):
+        gx, gk = jax.grad(lambda a, b: jnp.sum(jnp.tanh(fn(a, b, *args, impl=impl)) * g),
+                          (0, 1))(x, k)
+        return jnp.sum(gx ** 2) + jnp.sum(gk ** 2)
+    return jax.value_and_grad(p, (0, 1))
+
+
+def _higher_order_inputs(case):
+    fn, _, xs, ks, args = case
+    x, k = jnp.ones(xs), jnp.ones(ks)
+    yshape = jax.eval_shape(lambda a, b: fn(a, b, *args, impl="xla"), x, k).shape
+    return x, k, jnp.ones(yshape)
+
+
+@pytest.mark.parametrize("bk_min_cout", [0, 10**9])   # kernel gradient: matmuls / conv
+def test_fast_paths_emit_only_canonical_convs(bk_min_cout, monkeypatch):
+    monkeypatch.setattr(conv_mod, "_BK_MATMUL_MIN_COUT", bk_min_cout)
+    n_convs = 0
+    for case in HIGHER_ORDER:
+        fn, impl, _, _, args = case
+        for c in _conv_params(jax.make_jaxpr(_penalty_grad(fn, impl, args))(
+                *_higher_order_inputs(case))):
+            n_convs += 1
+            assert c["dimension_numbers"] == _CANONICAL_DN, (case, c)
+            assert tuple(c["window_strides"]) == (1, 1), (case, c)
+            assert tuple(c["lhs_dilation"]) == (1, 1), (case, c)
+            assert tuple(c["rhs_dilation"]) == (1, 1), (case, c)
+            assert all(p >= 0 for lo_hi in c["padding"] for p in lo_hi), (case, c)
+            assert c["feature_group_count"] == 1 and c["batch_group_count"] == 1, (case, c)
+    assert n_convs >= 3 * len(HIGHER_ORDER)
+
+
+# XLA's ConvOperandSwapper turns a canonical conv whose window is larger than its input (the
+# core's conv-form kernel gradient, when the padded output exceeds the input) into this form;
+# measured as fast nested as at the top level (e.g. a k4 s2 p1 transposed conv to 1 or 3
+# channels, kernel gradient), unlike JAX's rules' b01f_01oi->b01f and f01b_i01o->01bf.
+_SWAPPED_CANONICAL = "dim_labels=01fb_o01i->f01b,"
+
+
+def test_fast_paths_canonical_in_nested_xla_computation():
+    """The same, checked where it matters: XLA CPU's optimized HLO of all of it inside a
+    lax.cond inside a lax.scan has only canonical convolutions (dim_labels b01f_01io->b01f,
+    or XLA's operand swap of one; no stride or dilation) -- with JAX's own transpose rules
+    it would not."""
+    assert jax.default_backend() == "cpu"
+    inputs = [_higher_order_inputs(case) for case in HIGHER_ORDER]
+
+    def run(inputs):
+        def body(carry, _):
+            def branch(inputs):
+                return [_penalty_grad(fn, impl, args)(*d)
+                        for (fn, impl, _, _, args), d in zip(HIGHER_ORDER, inputs)]
+            out = jax.lax.cond(carry[0][0][0, 0, 0, 0] > -1e30, branch, branch, carry)
+            return carry, out
+        return jax.lax.scan(body, inputs, None, length=2)
+
+    hlo = jax.jit(run).lower(inputs).compile(
+        compiler_options={"xla_backend_optimization_level": 0}).as_text()
+    convs = [line for line in hlo.splitlines() if " convolution(" in line]
+    assert len(convs) >= 3 * len(HIGHER_ORDER)
+    for line in convs:
+        assert "dim_labels=b01f_01io->b01f," in line or _SWAPPED_CANONICAL in line, line
+        assert not any(w in line for w in ("stride=", "lhs_dilate=", "rhs_dilate=")), line
+    assert sum(_SWAPPED_CANONICAL in line for line in convs) < len(convs) // 4
+
+
 # ---------------------------------------------------------------- modules
 
 def test_modules_shapes_dcgan():
