@@ -83,6 +83,12 @@ def gp_double_backward(f):
 
 # ------------------------------------------------------------------------------ --nested
 
+def grad_x_fn(f):
+    def run(x, k, g):
+        return jax.vjp(lambda a: f(a, k), x)[1](g)[0]
+    return run
+
+
 def grad_k(f):
     def run(x, k, g):
         return jax.vjp(lambda b: f(x, b), k)[1](g)[0]
@@ -190,12 +196,6 @@ def main_nested(args):
         print(f"| {layer} | {form} | " + " | ".join(f"{ms[m]:.1f}" for m in modes)
               + f" | {ratio:.2f} |")
     print(f"total ms, " + ", ".join(f"{m} {sum(r[1][m] for r in rows):.0f}" for m in modes))
-
-
-def grad_x_fn(f):
-    def run(x, k, g):
-        return jax.vjp(lambda a: f(a, k), x)[1](g)[0]
-    return run
 
 
 def main():

@@ -50,7 +50,7 @@ class Config:
     beta2: float = _f(0.999, "Adam beta2.", "optim")
     rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim")
     batch_size: int = _f(64, "Batch size (real and fake images per step).", "optim")
-    n_epoch: int = _f(12, "Epochs (passes over the dataset) to train.", "optim")
+    n_epoch: int = _f(10, "Epochs (passes over the dataset) to train.", "optim")
     steps: typing.Optional[int] = _f(None, "Total D steps; overrides n_epoch when set.", "optim")
     n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim")
     clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim")

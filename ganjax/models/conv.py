@@ -9,6 +9,13 @@ any gradient. The stride-1 core carries hand-written VJPs (see ``_s1_conv``) bec
 own second-order derivative of a convolution (the WGAN-GP double backward) contains a
 kernel-gradient convolution that XLA CPU runs pathologically slowly too (measured: 14 s
 for the DCGAN D block 8x8x256 -> 4x4x512, batch 64; experiments/bench_conv.py).
+Every convolution these paths emit -- forward, gradients, and gradients of gradients -- is
+in XLA CPU's canonical form (NHWC input, HWIO kernel, stride 1, no dilation, no negative
+padding), with kernel flips/transposes materialized as explicit (kernel-sized) copies. That
+matters inside ``lax.scan`` / ``lax.cond`` (the training loop): XLA CPU only canonicalizes
+other forms (JAX's own transpose rules emit swapped in/out kernel axes and batch/feature-
+swapped kernel gradients) in the entry computation; in a nested computation it falls back
+to a generic loop, 3-50x slower (``experiments/bench_conv.py --nested``).
 On GPU (``impl="auto"`` off the CPU backend) plain lax convolutions are used: cuDNN handles
 transposed and strided convolutions natively.
 
@@ -84,18 +91,26 @@ def _resolve_impl(impl: str, choices: tuple[str, ...], cpu_choice: str, fn: str)
 #   Bx(g, k): dg = F(h, k),    dk = Bk(h, g)       (h: cotangent of Bx's output)
 #   Bk(x, g): dx = Bx(g, H),   dg = F(x, H)        (H: cotangent of Bk's output)
 # so any order of reverse-mode differentiation (e.g. the WGAN-GP double backward) only
-# ever runs these three forms. Left to itself, JAX's autodiff of the input gradient produces
-# a kernel gradient in a transposed orientation that XLA CPU runs pathologically slowly
-# (DCGAN D block 8x8x256 -> 4x4x512, batch 64: 14 s for that one conv). Bk is computed with
-# plain matmuls over shifted windows, which also beats XLA CPU's own kernel-gradient conv on
-# the DCGAN layers (e.g. 4-6x on D's first layer, ~1.5-3x on D2/G3; experiments/bench_conv.py).
+# ever runs these three forms. Each is written out by hand as a canonical XLA CPU conv
+# (NHWC, HWIO, stride 1, padding >= 0; see _s1_conv_lax) or as matmuls, never through
+# jax.linear_transpose / JAX's conv transpose rules, whose convs XLA CPU runs fast only at
+# the top level of a jitted function (it canonicalizes them there), not inside lax.scan or
+# lax.cond, where the training loop runs them:
+#   - Bx: JAX's rule gives a conv whose kernel has in/out axes swapped (dim_labels 01oi);
+#     nested, XLA CPU emits a generic loop, 3-8x slower at the DCGAN sizes. Here: the
+#     flipped, in/out-transposed kernel is materialized, then a canonical conv.
+#   - Bk: JAX's rule gives a conv with batch and feature axes swapped (f01b_i01o->01bf);
+#     nested, 16-54x slower (G's last layer: 5 s instead of 0.1 s at 64x64). JAX's own
+#     second-order autodiff makes it worse (14 s for the D block 8x8x256 -> 4x4x512). Here:
+#     matmuls over shifted windows, or (few output channels) a canonical conv of the
+#     transposed operands.
 # Forward-mode (jvp) is not defined for these custom VJPs.
 
 
 def _s1_conv_lax(x, k, pads):
-    """Stride-1 conv in XLA CPU's canonical form (NHWC, HWIO kernel, non-negative padding):
-    negative padding (cropping) is a slice first."""
-    if any(p < 0 for lh in pads for p in lh):
+    """Stride-1 cross-correlation in XLA CPU's canonical conv form: NHWC x HWIO -> NHWC,
+    non-negative padding (negative padding, i.e. cropping, is done as a slice first)."""
+    if any(p < 0 for lo_hi in pads for p in lo_hi):
         x = lax.pad(x, jnp.zeros((), x.dtype),
                     ((0, 0, 0), (min(pads[0][0], 0), min(pads[0][1], 0), 0),
                      (min(pads[1][0], 0), min(pads[1][1], 0), 0), (0, 0, 0)))
@@ -124,11 +139,16 @@ _s1_conv.defvjp(_s1_conv_fwd, _s1_conv_bwd)
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _s1_bx(g, k, pads, hw):
-    """Input gradient of _s1_conv: the x-adjoint of F(., k) applied to g (a stride-1 conv)."""
+    """Input gradient of _s1_conv: the x-adjoint of F(., k) applied to g. With F's output
+    Ho = H + lo + hi - kh + 1, it is the stride-1 conv of g with the flipped, in/out-
+    transposed kernel and padding (kh-1-lo, kh-1-hi) per axis (its output is H)."""
     kh, kw = k.shape[:2]
-    kt = jnp.transpose(k[::-1, ::-1], (0, 1, 3, 2))
-    bpads = ((kh - 1 - pads[0][0], kh - 1 - pads[0][1]), (kw - 1 - pads[1][0], kw - 1 - pads[1][1]))
-    return _s1_conv_lax(g, kt, bpads)
+    kt = jnp.transpose(k[::-1, ::-1], (0, 1, 3, 2))   # explicit copy, kernel-sized
+    bpads = ((kh - 1 - pads[0][0], kh - 1 - pads[0][1]),
+             (kw - 1 - pads[1][0], kw - 1 - pads[1][1]))
+    dx = _s1_conv_lax(g, kt, bpads)
+    assert dx.shape[1:3] == tuple(hw), (dx.shape, hw)
+    return dx
 
 
 def _s1_bx_fwd(g, k, pads, hw):
@@ -143,27 +163,32 @@ def _s1_bx_bwd(pads, hw, res, h):
 _s1_bx.defvjp(_s1_bx_fwd, _s1_bx_bwd)
 
 
-# Below this many output channels the matmuls are narrow and XLA CPU's own kernel-gradient
-# conv is faster (DCGAN G's last layer, 32x32x64 -> 2*2*3 phases: 135 ms vs 300 ms).
+# Below this many output channels the matmuls are narrow and a conv is faster (DCGAN G's
+# last layer, batch 64: 16x16x64 -> 2*2*1 phases ~11 vs ~14 ms; 32x32x64 -> 2*2*3 phases
+# ~110 vs ~280 ms).
 _BK_MATMUL_MIN_COUT = 32
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _s1_bk(x, g, pads, khw):
     """Kernel gradient of _s1_conv: dk[i, j] = sum_{n,h,w} xpad[n, h+i, w+j]^T g[n, h, w]."""
+    cin, cout = x.shape[3], g.shape[3]
+    if cout < _BK_MATMUL_MIN_COUT:
+        # The same sum as a canonical conv (the form XLA CPU itself rewrites its kernel-
+        # gradient conv into, at the top level only): batch = cin, features = n, the kernel
+        # is g with window (Ho, Wo), output (cin, kh, kw, cout). Padding stays in the conv:
+        # padding x explicitly before the transpose makes this ~4x slower on XLA CPU.
+        dk = _s1_conv_lax(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)), pads)
+        return jnp.transpose(dk, (1, 2, 0, 3))
     ho, wo = g.shape[1:3]
     xp = lax.pad(x, jnp.zeros((), x.dtype),
                  ((0, 0, 0), (pads[0][0], pads[0][1], 0), (pads[1][0], pads[1][1], 0),
                   (0, 0, 0)))
-    if g.shape[3] < _BK_MATMUL_MIN_COUT:
-        # Canonical conv: batch = cin, features = n, window = the output's spatial extent.
-        dk = _s1_conv_lax(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)), pads)
-        return jnp.transpose(dk, (1, 2, 0, 3))
-    cin, cout = x.shape[3], g.shape[3]
     g2 = g.reshape(-1, cout)
     # One 2-D matmul per kernel row, over that row's kw shifted windows side by side (an
     # einsum with three contracting axes runs several times slower on XLA CPU; one matmul
     # per tap compiles slowly; a single im2col matmul needs kh*kw copies of x at once).
+    # Faster than the conv above at >= 32 output channels (D2/D3/G1/G2: ~1.5-2x).
     rows = [jnp.concatenate([xp[:, i:i + ho, j:j + wo, :] for j in range(khw[1])], axis=-1)
             .reshape(-1, khw[1] * cin).T @ g2 for i in range(khw[0])]
     return jnp.stack(rows).reshape(khw[0], khw[1], cin, cout)
