@@ -118,13 +118,17 @@ def train(config: Config, *, progress: bool = True, state: GANState | None = Non
     data = jax.device_put(dataset.array)
     data_key = seed_keys(config.seed)[2]
     permutation = jax.jit(epoch_permutation, static_argnums=2)
-    chunk_fn = jax.jit(functools.partial(train_chunk, gan, config.chunk_size), donate_argnums=0)
     samples = Samples(gan, config, dataset, workdir)
     n_epoch = -(-total // steps_per_epoch)
     tqdm.write(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples), "
                f"{total} steps = {total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, "
                f"batch {config.batch_size}, {jax.device_count()} {jax.default_backend()} device(s); "
                f"writing to {workdir}")
+    chunk_fn = jax.jit(functools.partial(train_chunk, gan, config.chunk_size), donate_argnums=0)
+    first_perm = permutation(data_key, int(state.step) // steps_per_epoch, len(dataset.array))
+    tic = time.time()
+    chunk_fn = chunk_fn.lower(state, data, first_perm, jnp.int32(0), jnp.int32(0)).compile()
+    tqdm.write(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
 
     start_time = time.time()
     step = int(state.step)
