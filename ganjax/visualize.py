@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from PIL import Image
@@ -66,9 +65,4 @@ def save_toy_plot(samples: np.ndarray, data: np.ndarray, path: str, critic=None,
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return path
-
-
-def ensure_dir(path: str) -> str:
-    os.makedirs(path, exist_ok=True)
     return path
