@@ -1,7 +1,10 @@
 import numpy as np
+import pytest
 
 from ganjax.data.toy import make_toy, toy_modes
-from ganjax.metrics import mode_coverage
+from ganjax.metrics import (frechet_distance, histogram_jsd, inception_score, js_divergence, kid,
+                            kl_divergence, mode_coverage, mode_histogram, reverse_kl)
+from ganjax.metrics.image import gaussian_frechet_distance
 
 
 def test_real_ring_samples_cover_all_modes():
@@ -23,3 +26,90 @@ def test_grid_has_25_modes():
     centers, std = toy_modes("toy:grid25")
     assert centers.shape == (25, 2) and std == 0.05
     assert mode_coverage(make_toy("toy:grid25", 2500), centers, std)["modes"] == 25
+
+
+# --- reverse KL and Jensen-Shannon (nats) ---------------------------------------------------------
+
+def test_reverse_kl_of_mode_histogram():
+    centers, std = toy_modes("toy:ring8")
+    assert reverse_kl(np.repeat(centers, 10, axis=0), centers) == pytest.approx(0.0, abs=1e-12)
+    assert reverse_kl(np.repeat(centers[:1], 50, axis=0), centers) == pytest.approx(np.log(8))
+    # Half the samples on each of two modes: KL = log(8 / 2); points off the modes still count.
+    two = np.concatenate([np.repeat(centers[:1], 5, axis=0), np.repeat(centers[3:4] * 1.3, 5, axis=0)])
+    assert reverse_kl(two, centers) == pytest.approx(np.log(4))
+    assert mode_histogram(two, centers).tolist() == [5, 0, 0, 5, 0, 0, 0, 0]
+
+
+def test_js_divergence_of_histograms():
+    assert js_divergence([1, 2, 3], [2, 4, 6]) == pytest.approx(0.0, abs=1e-12)
+    assert js_divergence([1, 1, 0, 0], [0, 0, 3, 1]) == pytest.approx(np.log(2))
+    assert kl_divergence([1, 0], [0, 1]) == float("inf")
+
+
+def test_histogram_jsd_of_1d_samples():
+    x = np.random.default_rng(0).normal(size=1000)
+    assert histogram_jsd(x, x) == pytest.approx(0.0, abs=1e-12)
+    assert histogram_jsd(x, x + 100.0) == pytest.approx(np.log(2))  # shared bins, disjoint support
+    assert 0 < histogram_jsd(x, x + 0.5, bins=50) < np.log(2)
+
+
+# --- Frechet distance, KID, Inception-Score analogue ----------------------------------------------
+
+def test_frechet_distance_of_identical_sets_is_zero():
+    f = np.random.default_rng(0).normal(size=(500, 16))
+    assert frechet_distance(f, f) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_closed_form():
+    rng = np.random.default_rng(1)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    s1, s2 = rng.uniform(0.1, 3, size=5), rng.uniform(0.1, 3, size=5)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
+    assert gaussian_frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected)
+    # A rotation of both covariances leaves the distance unchanged (full, non-diagonal matrices).
+    q = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    rotated = gaussian_frechet_distance(q @ mu1, q @ np.diag(s1) @ q.T, q @ mu2, q @ np.diag(s2) @ q.T)
+    assert rotated == pytest.approx(expected)
+    # Fitted to samples: the sample estimate approaches the closed form.
+    a = mu1 + np.sqrt(s1) * rng.normal(size=(20000, 5))
+    b = mu2 + np.sqrt(s2) * rng.normal(size=(20000, 5))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=0.05)
+
+
+def test_kid():
+    rng = np.random.default_rng(0)
+    f, g = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    shifted, _ = kid(f, f + 1.0, subsets=20, subset_size=200)
+    same, _ = kid(f, f, subsets=20, subset_size=200)  # overlapping subsets: slightly negative
+    assert abs(same) < 0.05 * shifted
+    independent, spread = kid(f, g, subsets=20, subset_size=200)
+    assert abs(independent) < 3 * spread
+    # The unbiased MMD^2 estimate by hand for two points per set, kernel (x.y/d + 1)^3.
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0], [2.0, 0.0]])
+    k = lambda u, v: (u @ v / 2 + 1) ** 3
+    by_hand = (k(x[0], x[1]) * 2 + k(y[0], y[1]) * 2) / 2 - 2 * np.mean([k(a, b) for a in x for b in y])
+    assert kid(x, y, subsets=1)[0] == pytest.approx(by_hand)
+
+
+def test_inception_score_bounds():
+    confident = np.tile(np.eye(10), (100, 1))  # every split sees each class equally often
+    assert inception_score(confident) == pytest.approx((10.0, 0.0))
+    constant = np.tile(np.linspace(1, 2, 10) / np.linspace(1, 2, 10).sum(), (1000, 1))
+    assert inception_score(constant) == pytest.approx((1.0, 0.0))
+
+
+# --- the shipped digit classifier -----------------------------------------------------------------
+
+def test_shipped_classifier_classifies_heldout_digits():
+    from ganjax.data.digits import load_digits
+    from ganjax.metrics.classifier import digit_features, digit_split, load_digit_labels
+
+    labels = load_digit_labels()
+    _, heldout = digit_split(labels)
+    images = load_digits(32, 1)[heldout]
+    features, probs = digit_features(images)
+    assert features.shape == (1000, 128) and probs.shape == (1000, 10)
+    assert (probs.argmax(axis=1) == labels[heldout]).mean() > 0.95
+    # Floats in [-1, 1] (a generator's output) give the same result as the uint8 pixels.
+    from_floats, _ = digit_features(images[:10, ..., 0].astype(np.float32) / 127.5 - 1)
+    np.testing.assert_allclose(from_floats, features[:10], rtol=1e-5, atol=1e-5)

