@@ -1,27 +1,49 @@
-"""Command line: `python -m ganjax.train [--preset=NAME] [--name=value ...]`.
+"""Command line: `python -m ganjax.train [--preset=NAME] [--name=value ...] [--restart | --step=S]`.
 
-Flags are the fields of `ganjax.config.Config` (see --help). A user mistake prints one line
-and exits with status 2; a diverged run exits with status 1.
+Flags are the fields of `ganjax.config.Config` (see --help). Running the same command again
+resumes from the workdir's latest checkpoint. A user mistake prints one line and exits with
+status 2; a diverged run exits with 1; a run stopped by Ctrl-C / SIGTERM saves, then exits with
+130 / 143.
 """
 
 from __future__ import annotations
 
 import sys
 
-from ganjax.config import parse_config
+from ganjax.config import build_parser, config_from_args
 from ganjax.errors import UserError
+
+
+def parse_args(argv: list[str] | None):
+    """(config, restart, resume_step) from the command line."""
+    parser = build_parser("python -m ganjax.train", "Train a GAN (gan, wgan, wgan-gp, hinge, lsgan) with JAX.")
+    resume = parser.add_argument_group("resume")
+    resume.add_argument("--restart", action="store_true",
+                        help="Delete the workdir's checkpoints and log and start over (default: resume from "
+                             "the latest checkpoint if there is one).")
+    resume.add_argument("--step", type=int, default=None, metavar="STEP",
+                        help="Resume from the checkpoint at this step instead of the latest (the later ones "
+                             "are moved to <workdir>/checkpoints-set-aside).")
+    args = parser.parse_args(argv)
+    if args.restart and args.step is not None:
+        raise UserError("--restart and --step contradict each other; use one")
+    return config_from_args(args), args.restart, args.step
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = parse_config(argv)
-        from ganjax.trainer import TrainingDiverged, train  # after parsing: --help stays fast
+        config, restart, step = parse_args(argv)
+        from ganjax.stopping import TrainingStopped  # after parsing: --help stays fast
+        from ganjax.trainer import TrainingDiverged, train
 
         try:
-            train(config)
+            train(config, restart=restart, resume_step=step)
         except TrainingDiverged as e:
             print(f"ganjax.train: {e}", file=sys.stderr)
             return 1
+        except TrainingStopped as e:
+            print(f"ganjax.train: {e}", file=sys.stderr)
+            return e.exit_code
     except UserError as e:
         print(f"ganjax.train: error: {e}", file=sys.stderr)
         return 2

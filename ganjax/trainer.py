@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import time
 
@@ -17,11 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ganjax.checkpoints import Checkpoints, check_resume_config, checkpoint_dir, describe
 from ganjax.config import Config
 from ganjax.data import Dataset, epoch_permutation, load_dataset
 from ganjax.errors import UserError
 from ganjax.state import GAN, GANState, create_state, make_gan, seed_keys
 from ganjax.steps import apply_net, train_chunk
+from ganjax.stopping import StopRequest, TrainingStopped
 from ganjax.visualize import save_image_grid, save_toy_plot
 
 class TrainingDiverged(RuntimeError):
@@ -104,14 +107,72 @@ class Samples:
         return save_toy_plot(samples, self.dataset.array, path, critic, f"{self.title}, epoch {epoch}", probabilities)
 
 
-def train(config: Config, *, progress: bool = True, state: GANState | None = None) -> GANState:
-    """Trains from `state` (or from scratch) to the configured number of steps; returns the state."""
-    workdir = prepare_workdir(config.workdir)
+def _keep_log_until(path: str, step: int) -> None:
+    """Drops the log records past `step` (steps a stopped run did after its last checkpoint)."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        records = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
+    with open(path, "w") as f:
+        f.writelines(records)
+
+
+def check_checkpoint(config: Config, step: int | None) -> None:
+    """UserError if the checkpoint a run would resume from is unreadable or does not match it."""
+    checkpoints = Checkpoints(config.workdir, read_only=True)
+    try:
+        if step is not None or checkpoints.latest_step() is not None:
+            _, saved, _ = checkpoints.read_json(step)
+            check_resume_config(saved, config, checkpoints.directory)
+    finally:
+        checkpoints.close()
+
+
+def resume(config: Config, checkpoints: Checkpoints, template: GANState, position: dict,
+           step: int | None) -> GANState | None:
+    """The state of the latest checkpoint (or of `step`) if there is one, after checking that the
+    run's structural settings and data match it; None for a fresh start."""
+    if step is None and checkpoints.latest_step() is None:
+        return None
+    step, saved, meta = checkpoints.read_json(step)
+    notes = check_resume_config(saved, config, checkpoints.directory)
+    if meta.get("examples", position["examples"]) != position["examples"]:
+        raise UserError(f"the dataset changed since checkpoint {step}: {meta['examples']} examples then, "
+                        f"{position['examples']} now; restore the data, or --restart")
+    later = [s for s in checkpoints.steps() if s > step]
+    state = checkpoints.restore(template, step)
+    if later:
+        checkpoints.set_aside(later)
+        notes.append(f"checkpoints {', '.join(map(str, later))} moved to {checkpoints.set_aside_dir}")
+    tqdm.write(f"Resuming from the checkpoint at {describe(meta)} in {checkpoints.directory}"
+               + "".join(f"\n  changed {n}" for n in notes))
+    return state
+
+
+def train(config: Config, *, progress: bool = True, restart: bool = False,
+          resume_step: int | None = None) -> GANState:
+    """Trains to the configured number of steps, resuming from the workdir's latest checkpoint
+    (or `resume_step`) unless `restart`; saves checkpoints as configured and returns the state.
+
+    A first SIGINT / SIGTERM saves at the next chunk boundary and raises TrainingStopped."""
+    if not restart and os.path.isdir(checkpoint_dir(config.workdir)):
+        check_checkpoint(config, resume_step)  # fail before loading data or writing anything
     dataset = load_dataset(config)
+    workdir = prepare_workdir(config.workdir)
+    log_path = os.path.join(workdir, "metrics.jsonl")
+    checkpoints = Checkpoints(workdir, keep=config.keep)
+    if restart:
+        checkpoints.delete_all()
+        checkpoints = Checkpoints(workdir, keep=config.keep)
+        _keep_log_until(log_path, -1)
     gan = make_gan(config)
     steps_per_epoch, total = schedule(config, len(dataset.array))
-    if state is None:
-        state = create_state(gan, config.seed)
+    position = lambda step: {"epoch": step // steps_per_epoch, "batch": step % steps_per_epoch,
+                             "steps_per_epoch": steps_per_epoch, "examples": len(dataset.array)}
+    state = create_state(gan, config.seed)
+    resumed = resume(config, checkpoints, state, position(0), resume_step)
+    state = resumed if resumed is not None else state
+    _keep_log_until(log_path, int(state.step))
     with open(os.path.join(workdir, "config.json"), "w") as f:
         json.dump(dataclasses.asdict(config), f, indent=2)
 
@@ -120,27 +181,33 @@ def train(config: Config, *, progress: bool = True, state: GANState | None = Non
     permutation = jax.jit(epoch_permutation, static_argnums=2)
     samples = Samples(gan, config, dataset, workdir)
     n_epoch = -(-total // steps_per_epoch)
+    step = int(state.step)
+    if step >= total:
+        tqdm.write(f"The run in {workdir} is already at step {step} of {total}; raise --n_epoch or --steps "
+                   f"to train longer.")
+        checkpoints.close()
+        return state
     tqdm.write(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples), "
                f"{total} steps = {total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, "
                f"batch {config.batch_size}, {jax.device_count()} {jax.default_backend()} device(s); "
                f"writing to {workdir}")
     chunk_fn = jax.jit(functools.partial(train_chunk, gan, config.chunk_size), donate_argnums=0)
-    first_perm = permutation(data_key, int(state.step) // steps_per_epoch, len(dataset.array))
+    first_perm = permutation(data_key, step // steps_per_epoch, len(dataset.array))
     tic = time.time()
     chunk_fn = chunk_fn.lower(state, data, first_perm, jnp.int32(0), jnp.int32(0)).compile()
     tqdm.write(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
 
     start_time = time.time()
-    step = int(state.step)
-    with open(os.path.join(workdir, "metrics.jsonl"), "a") as log:
+    saved_step = step if resumed is not None else None
+    with open(log_path, "a") as log, StopRequest() as stop:
         while step < total:
             epoch = step // steps_per_epoch
             epoch_end = min((epoch + 1) * steps_per_epoch, total)
             perm = permutation(data_key, epoch, len(dataset.array))
             bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
                        desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not progress, dynamic_ncols=True)
-            while step < epoch_end:
-                n = min(config.chunk_size, epoch_end - step)
+            while step < epoch_end and stop.signum is None:
+                n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
                 tic = time.time()
                 state, metrics = chunk_fn(state, data, perm, jnp.int32(step - epoch * steps_per_epoch),
                                           jnp.int32(n))
@@ -155,9 +222,35 @@ def train(config: Config, *, progress: bool = True, state: GANState | None = Non
                 log.flush()
                 bar.update(n)
                 bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
+                if checkpoint_due(config, step, steps_per_epoch, total) or stop.signum is not None:
+                    checkpoints.save(state, config, position(step))
+                    saved_step = step
             bar.close()
-            if (epoch + 1) % config.sample_every == 0 or step == total:
+            if step == epoch_end and ((epoch + 1) % config.sample_every == 0 or step == total):
                 path = samples.save(state, epoch + 1)
                 tqdm.write(f"Save some samples to {path}.")
-    tqdm.write(f"Finished {total} steps in {time.time() - start_time:.1f} s.")
+            if stop.signum is not None:
+                checkpoints.wait()
+                checkpoints.close()
+                where = (f"saved the checkpoint at {describe(position(step) | {'step': step})}"
+                         if saved_step == step else "nothing new to save")
+                raise TrainingStopped(stop.signum, f"stopped at step {step}: {where} in {checkpoints.directory}; "
+                                                   f"run the same command again to resume")
+    checkpoints.wait()
+    checkpoints.close()
+    tqdm.write(f"Finished {total} steps in {time.time() - start_time:.1f} s; "
+               f"checkpoint at step {step} in {checkpoints.directory}.")
     return state
+
+
+def _next_multiple(step: int, every: int) -> int:
+    """The first multiple of `every` after `step` (infinity if every is 0)."""
+    return (step // every + 1) * every if every else math.inf
+
+
+def checkpoint_due(config: Config, step: int, steps_per_epoch: int, total: int) -> bool:
+    """Whether the run saves after `step` steps: every ckpt_every steps, every ckpt_epochs epochs, and at the end."""
+    every_steps = config.ckpt_every > 0 and step % config.ckpt_every == 0
+    every_epochs = (config.ckpt_epochs > 0 and step % steps_per_epoch == 0
+                    and (step // steps_per_epoch) % config.ckpt_epochs == 0)
+    return step == total or every_steps or every_epochs

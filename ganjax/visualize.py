@@ -8,6 +8,11 @@ import numpy as np
 from PIL import Image
 
 
+def to_uint8(images) -> np.ndarray:
+    """[-1, 1] float images -> uint8 pixels (the inverse of the data pipeline's decode)."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1) / 2 * 255), 0, 255).astype(np.uint8)
+
+
 def image_grid(images: np.ndarray, nrow: int = 10, padding: int = 2) -> np.ndarray:
     """(N, H, W, C) floats in [-1, 1] -> one uint8 (rows, cols, C) grid, as torchvision's
     save_image(make_grid((x + 1) / 2, nrow)) does: black padding around every image."""
@@ -15,8 +20,7 @@ def image_grid(images: np.ndarray, nrow: int = 10, padding: int = 2) -> np.ndarr
     ncol = min(nrow, n)
     nrows = math.ceil(n / ncol)
     grid = np.zeros((nrows * (h + padding) + padding, ncol * (w + padding) + padding, c), np.uint8)
-    pixels = np.clip(np.round((np.asarray(images, np.float32) + 1) / 2 * 255), 0, 255).astype(np.uint8)
-    for i, im in enumerate(pixels):
+    for i, im in enumerate(to_uint8(images)):
         r, col = divmod(i, ncol)
         y, x = padding + r * (h + padding), padding + col * (w + padding)
         grid[y:y + h, x:x + w] = im

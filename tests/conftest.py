@@ -1,5 +1,3 @@
-import dataclasses
-
 import pytest
 
 from ganjax.config import Config, resolve

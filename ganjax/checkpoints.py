@@ -1,0 +1,200 @@
+"""Orbax checkpoints of a run: the whole train state, the config and the position in the data.
+
+A checkpoint is a folder `<workdir>/checkpoints/<step>` with four items:
+
+- `generator`: G's params and batch statistics, all that `ganjax.generate` needs;
+- `train`: everything else (G's optimizer state, D's params, statistics and optimizer state,
+  the step and the PRNG key), so that G alone loads without D or the optimizers;
+- `config`: the run's resolved `Config` as JSON, checked against the settings of a resumed run;
+- `meta`: the checkpoint format, the step and the position in the data (epoch, batch).
+
+Orbax writes each checkpoint into a temporary folder and renames it when complete, so a process
+killed during a save leaves no checkpoint that looks complete; `cleanup_tmp_directories` removes
+the leftovers on the next start. Orbax needs absolute paths (REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import serialization
+
+from ganjax.config import Config
+from ganjax.errors import UserError
+from ganjax.state import GANState
+
+FORMAT = 1  # bump when the layout of the saved items changes
+
+# Settings that fix the shapes of the state or the meaning of the step: a resumed run must match.
+STRUCTURAL = ("arch", "resolution", "channels", "features", "z_dim", "mlp_width", "mlp_depth", "loss",
+              "d_norm", "dataset", "toy_size", "optimizer", "batch_size", "seed")
+# Settings that only say how long to run or what to write: changed freely, noted in the log.
+SCHEDULE = ("n_epoch", "steps", "chunk_size", "sample_every", "ckpt_every", "ckpt_epochs", "keep", "workdir",
+            "cache_dir")
+
+
+def checkpoint_dir(workdir: str) -> str:
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def split_state(state: GANState) -> dict:
+    """The state as the plain dicts that are saved: {'generator': ..., 'train': ...}."""
+    tree = serialization.to_state_dict(state)
+    g = tree["g"]
+    generator = {"params": g["params"], "batch_stats": g["batch_stats"]}
+    train = {"g_opt_state": g["opt_state"], "d": tree["d"], "step": tree["step"], "key": tree["key"]}
+    return {"generator": generator, "train": train}
+
+
+def join_state(template: GANState, generator: dict, train: dict) -> GANState:
+    """Inverse of split_state, with `template` giving the pytree structure."""
+    tree = {"g": {**generator, "opt_state": train["g_opt_state"]}, "d": train["d"], "step": train["step"],
+            "key": train["key"]}
+    return serialization.from_state_dict(template, tree)
+
+
+def _abstract(tree):
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+class Checkpoints:
+    """The checkpoints of one workdir: save (asynchronous), list, restore all or G only."""
+
+    def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
+        self.directory = checkpoint_dir(workdir)
+        if read_only and not os.path.isdir(self.directory):
+            raise UserError(f"no checkpoints in {os.path.abspath(workdir)} (expected {self.directory}); "
+                            f"point --workdir at the folder of a training run")
+        # Readers (generate, evaluate) neither create, clean up nor delete anything.
+        options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
+                                               cleanup_tmp_directories=not read_only,
+                                               enable_async_checkpointing=True)
+        self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                             item_names=("generator", "train", "config", "meta"))
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def save(self, state: GANState, config: Config, position: dict) -> None:
+        """Starts an asynchronous save of `state` at its step. The arrays are copied first, so the
+        caller may donate `state` to the next compiled chunk while orbax writes."""
+        step = int(state.step)
+        if step in self.manager.all_steps():
+            return
+        items = jax.tree.map(np.array, split_state(state))  # host copies: safe against donation
+        meta = {"format": FORMAT, "step": step, **position}
+        self.manager.save(step, args=ocp.args.Composite(
+            generator=ocp.args.StandardSave(items["generator"]), train=ocp.args.StandardSave(items["train"]),
+            config=ocp.args.JsonSave(dataclasses.asdict(config)), meta=ocp.args.JsonSave(meta)))
+
+    def wait(self) -> None:
+        """Blocks until the last save is on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def _check_step(self, step: int | None) -> int:
+        steps = self.steps()
+        if not steps:
+            raise UserError(f"no complete checkpoint in {self.directory}")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            raise UserError(f"no checkpoint at step {step} in {self.directory}; "
+                            f"available: {', '.join(map(str, steps))}")
+        return step
+
+    def read_json(self, step: int | None = None) -> tuple[int, dict, dict]:
+        """(step, config dict, meta dict) of a checkpoint (the latest if step is None)."""
+        step = self._check_step(step)
+        restored = self._restore(step, config=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
+        meta = restored["meta"]
+        if meta.get("format") != FORMAT:
+            raise UserError(f"checkpoint {step} in {self.directory} has format {meta.get('format')}, this "
+                            f"ganjax reads format {FORMAT}; use the ganjax version that wrote it, "
+                            f"or --restart to start over")
+        return step, restored["config"], meta
+
+    def restore(self, template: GANState, step: int | None = None) -> GANState:
+        """The full train state of a checkpoint; `template` (a fresh state) gives shapes and structure."""
+        step = self._check_step(step)
+        items = split_state(template)
+        restored = self._restore(step, generator=ocp.args.StandardRestore(_abstract(items["generator"])),
+                                 train=ocp.args.StandardRestore(_abstract(items["train"])))
+        return join_state(template, restored["generator"], restored["train"])
+
+    def restore_generator(self, template: dict, step: int | None = None) -> dict:
+        """G's {'params', 'batch_stats'} only; D and the optimizer states are not read."""
+        step = self._check_step(step)
+        return self._restore(step, generator=ocp.args.StandardRestore(_abstract(template)))["generator"]
+
+    def _restore(self, step: int, **args) -> dict:
+        try:
+            return self.manager.restore(step, args=ocp.args.Composite(**args))
+        except Exception as e:  # orbax raises many types for a damaged or foreign folder
+            older = [s for s in self.steps() if s < step]
+            hint = f"pass --step={older[-1]} to use an older one, or " if older else ""
+            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserError(f"checkpoint {step} in {self.directory} cannot be read ({type(e).__name__}: "
+                            f"{first_line}); {hint}--restart to start over") from None
+
+    @property
+    def set_aside_dir(self) -> str:
+        return self.directory + "-set-aside"
+
+    def set_aside(self, steps: list[int]) -> None:
+        """Moves the given checkpoints out of the run (to `set_aside_dir`), e.g. those after the step a
+        run resumes from, so that they are neither mixed with the new trajectory nor lost."""
+        self.manager.wait_until_finished()
+        os.makedirs(self.set_aside_dir, exist_ok=True)
+        for step in steps:
+            target = os.path.join(self.set_aside_dir, str(step))
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(os.path.join(self.directory, str(step)), target)
+        self.manager.reload()
+
+    def delete_all(self) -> None:
+        """Removes every checkpoint (for --restart)."""
+        self.manager.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def config_changes(saved: dict, config: Config) -> tuple[list[str], list[str]]:
+    """Compares a checkpoint's config with the new run's: (structural mismatches, other changes),
+    each as 'name: saved -> new' lines."""
+    structural, other = [], []
+    for name, new in dataclasses.asdict(config).items():
+        old = saved.get(name)
+        if old == new or name not in saved and name in SCHEDULE:
+            continue
+        line = f"--{name}: {old!r} in the checkpoint, {new!r} now"
+        (structural if name in STRUCTURAL else other).append(line)
+    return structural, other
+
+
+def check_resume_config(saved: dict, config: Config, directory: str) -> list[str]:
+    """UserError on a structural change; returns the notes on the other changes."""
+    structural, other = config_changes(saved, config)
+    if structural:
+        raise UserError(f"cannot resume the run in {directory} with a different setting: {structural[0]}"
+                        f"{' (and more)' if len(structural) > 1 else ''}; use the saved setting, "
+                        f"another --workdir, or --restart to start over")
+    return other
+
+
+def describe(meta: dict) -> str:
+    return f"step {meta['step']} (epoch {meta.get('epoch', '?')}, batch {meta.get('batch', '?')})"
+
+
+__all__ = ["Checkpoints", "FORMAT", "STRUCTURAL", "SCHEDULE", "check_resume_config", "checkpoint_dir",
+           "config_changes", "describe", "join_state", "split_state"]

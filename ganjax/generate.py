@@ -1,0 +1,175 @@
+"""Command line: samples of a trained generator, in the homework's submission format.
+
+    python -m ganjax.generate --workdir=runs/wgan-digits --n=1000 --out=output --tar
+    python -m ganjax.generate --from_torch=G_49.pth --n=1000 --out=output
+
+Images are written as 1.jpg ... N.jpg (or .png) and optionally packed as OUT.tgz; `--grid` adds
+one grid image and `--interpolate=K` rows of K images along straight and spherical paths between
+random latent points. Toy-data generators write `samples.npy` (N x dim) and a plot over the data.
+Only G's weights are read, and the training data are not needed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tarfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ganjax.config import Parser
+from ganjax.errors import UserError
+
+BATCH = 250  # images per compiled G call
+
+
+def parse_args(argv: list[str] | None):
+    p = Parser(prog="python -m ganjax.generate", description=__doc__.split("\n\n")[0])
+    source = p.add_argument_group("generator (one of)")
+    source.add_argument("--workdir", help="Folder of a training run; its checkpoints/ are read.")
+    source.add_argument("--from_torch", metavar="FILE.pth",
+                        help="A generator state dict saved by the homework's PyTorch code (needs torch).")
+    p.add_argument("--step", type=int, help="Checkpoint step to load (default: the latest).")
+    p.add_argument("--n", type=int, default=1000, help="Number of samples (default 1000, the homework's).")
+    p.add_argument("--out", help="Output folder (default: <workdir>/generated, or ./generated).")
+    p.add_argument("--seed", type=int, default=0, help="Seed of the latent draws (default 0).")
+    p.add_argument("--z", metavar="FILE.npy", help="Latent vectors (N x z_dim) to use instead of drawing them.")
+    p.add_argument("--format", choices=("jpg", "png"), default="jpg", help="jpg (the homework's) or lossless png.")
+    p.add_argument("--tar", action="store_true", help="Also pack the images as OUT.tgz.")
+    p.add_argument("--grid", action="store_true", help="Also write grid.png with all N samples.")
+    p.add_argument("--interpolate", type=int, default=0, metavar="K",
+                   help="Also write interpolate_linear.png and interpolate_slerp.png: rows of K images.")
+    p.add_argument("--rows", type=int, default=8, help="Rows of --interpolate (default 8).")
+    args = p.parse_args(argv)
+    if (args.workdir is None) == (args.from_torch is None):
+        raise UserError("give one of --workdir (a training run) or --from_torch (a .pth state dict)")
+    if args.from_torch and args.step is not None:
+        raise UserError("--step selects a checkpoint of --workdir; it does not apply to --from_torch")
+    if args.n < 1 or args.rows < 1 or args.interpolate < 0 or args.interpolate == 1:
+        raise UserError("--n and --rows must be positive, and --interpolate at least 2 (or 0 for none)")
+    return args
+
+
+def load_z(path: str, z_dim: int) -> np.ndarray:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UserError(f"--z: cannot read {path} as a .npy array ({e}); save one with np.save") from None
+    if z.ndim != 2 or z.shape[1] != z_dim or not np.issubdtype(z.dtype, np.number):
+        raise UserError(f"--z: {path} has shape {z.shape}; this generator needs (N, {z_dim})")
+    if not np.isfinite(z).all():
+        raise UserError(f"--z: {path} contains NaN or infinite values")
+    return z.astype(np.float32)
+
+
+def generate(gen, z: np.ndarray, progress: bool = True) -> np.ndarray:
+    """G(z) for all rows of z, in fixed-size batches (one compiled program)."""
+    out = []
+    for start in tqdm(range(0, len(z), BATCH), desc="Generating", disable=not progress or len(z) <= BATCH):
+        batch = z[start:start + BATCH]
+        padded = np.concatenate([batch, np.zeros((BATCH - len(batch), z.shape[1]), np.float32)])
+        out.append(np.asarray(gen.from_z(padded))[:len(batch)])
+    return np.concatenate(out)
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between latent vectors a and b (Shoemake 1985; White 2016 for GANs)."""
+    a_n, b_n = a / jnp.linalg.norm(a, axis=-1, keepdims=True), b / jnp.linalg.norm(b, axis=-1, keepdims=True)
+    omega = jnp.arccos(jnp.clip(jnp.sum(a_n * b_n, -1, keepdims=True), -1.0, 1.0))
+    so = jnp.sin(omega)
+    safe = jnp.where(so < 1e-6, 1.0, so)
+    spherical = (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / safe
+    return jnp.where(so < 1e-6, (1 - t) * a + t * b, spherical)
+
+
+def interpolation_z(key, rows: int, k: int, z_dim: int, spherical: bool) -> np.ndarray:
+    """(rows * k, z_dim): row r goes from a random z_a to a random z_b in k steps."""
+    a_key, b_key = jax.random.split(key)
+    a = jax.random.normal(a_key, (rows, 1, z_dim))
+    b = jax.random.normal(b_key, (rows, 1, z_dim))
+    t = jnp.linspace(0.0, 1.0, k)[None, :, None]
+    z = slerp(a, b, t) if spherical else (1 - t) * a + t * b
+    return np.asarray(z.reshape(rows * k, z_dim), np.float32)
+
+
+def write_images(images: np.ndarray, out: str, fmt: str) -> list[str]:
+    """Writes 1.<fmt> ... N.<fmt> (the homework's names); returns the paths."""
+    from ganjax.visualize import to_uint8
+
+    pixels = to_uint8(images)
+    paths = []
+    for i, im in enumerate(tqdm(pixels, desc="Writing", disable=len(pixels) < 100), start=1):
+        path = os.path.join(out, f"{i}.{fmt}")
+        Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(path, **({"quality": 95} if fmt == "jpg" else {}))
+        paths.append(path)
+    return paths
+
+
+def pack_tgz(paths: list[str], out: str) -> str:
+    """OUT.tgz holding the images at its top level (as `tar -zcf ../images.tgz *.jpg` would)."""
+    target = os.path.normpath(out) + ".tgz"
+    with tarfile.open(target, "w:gz") as tar:
+        for path in paths:
+            tar.add(path, arcname=os.path.basename(path))
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+        from ganjax.inference import draw_z, load_generator
+        from ganjax.visualize import save_image_grid, save_toy_plot
+
+        if args.from_torch:
+            from ganjax.torch_import import load_torch_generator
+            gen, out = load_torch_generator(args.from_torch), args.out or "generated"
+        else:
+            gen = load_generator(args.workdir, args.step)
+            out = args.out or os.path.join(args.workdir, "generated")
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create --out={out}: {e.strerror or e}") from None
+        key = jax.random.PRNGKey(args.seed)
+        z = load_z(args.z, gen.z_dim) if args.z else np.asarray(draw_z(key, args.n, gen.z_dim))
+        samples = generate(gen, z)
+        written = []
+        if gen.kind == "toy":
+            from ganjax.data.toy import make_toy
+
+            np.save(os.path.join(out, "samples.npy"), samples)
+            written.append(os.path.join(out, "samples.npy"))
+            data = make_toy(gen.config.dataset, 2500, gen.config.seed)
+            written.append(save_toy_plot(samples, data, os.path.join(out, "samples.png"),
+                                         title=f"{len(samples)} samples of G (step {gen.step}) over the data"))
+        else:
+            paths = write_images(samples, out, args.format)
+            written.append(f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else paths[0])
+            if args.tar:
+                written.append(pack_tgz(paths, out))
+            if args.grid:
+                nrow = math.ceil(math.sqrt(len(samples)))
+                written.append(save_image_grid(samples, os.path.join(out, "grid.png"), nrow=nrow))
+            for spherical, name in ((False, "linear"), (True, "slerp")):
+                if args.interpolate:
+                    zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
+                    path = os.path.join(out, f"interpolate_{name}.png")
+                    written.append(save_image_grid(generate(gen, zi, False), path, nrow=args.interpolate))
+        source = args.from_torch or f"{args.workdir} step {gen.step}"
+        print(f"Generated {len(samples)} samples with G from {source}: " + ", ".join(written))
+    except UserError as e:
+        print(f"ganjax.generate: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganjax.generate: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

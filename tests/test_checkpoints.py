@@ -1,0 +1,247 @@
+"""Checkpoints: exact resume, structural checks, restart, keep, safe stops, kills and damage."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from ganjax.checkpoints import Checkpoints, FORMAT, split_state
+from ganjax.config import Config, resolve
+from ganjax.errors import UserError
+from ganjax.inference import config_from_dict
+from ganjax.state import create_state, make_gan
+from ganjax.train import main
+from ganjax.trainer import train
+from tests.conftest import small_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOY = dict(dataset="toy:ring8", toy_size=100, batch_size=8, mlp_width=16, mlp_depth=2, z_dim=2, chunk_size=4)
+
+
+def restore_latest(workdir):
+    """The full state of a workdir's latest checkpoint, built from the config saved with it."""
+    checkpoints = Checkpoints(str(workdir))
+    _, saved, _ = checkpoints.read_json()
+    config = config_from_dict(saved)
+    return checkpoints.restore(create_state(make_gan(config), config.seed))
+
+
+def toy_config(**overrides) -> Config:
+    return resolve(Config(**{**TOY, **overrides}))
+
+
+def assert_same_state(a, b):
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("make,overrides", [
+    (small_config, dict(loss="gan", n_critic=2)),
+    (small_config, dict(loss="wgan-gp", n_critic=3)),
+    (toy_config, dict(loss="wgan", n_critic=2)),     # 12 steps per epoch: the stop crosses epochs
+    (toy_config, dict(loss="wgan-gp", n_critic=5)),
+])
+def test_stop_and_resume_is_bitwise_the_same_run(tmp_path, make, overrides):
+    n = 30  # not a multiple of the chunk (4) nor of the epoch (12 toy steps, 625 digit steps)
+    whole = train(make(**overrides, steps=2 * n, workdir=str(tmp_path / "whole")), progress=False)
+    first = train(make(**overrides, steps=n, workdir=str(tmp_path / "split")), progress=False)
+    assert int(first.step) == n
+    resumed = train(make(**overrides, steps=2 * n, workdir=str(tmp_path / "split")), progress=False)
+    assert int(resumed.step) == 2 * n
+    assert_same_state(whole, resumed)
+    # and what is on disk is that state
+    on_disk = Checkpoints(str(tmp_path / "split")).restore(resumed)
+    assert_same_state(on_disk, resumed)
+
+
+def test_structural_change_is_refused_naming_both_values(tmp_path):
+    train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
+    for change, words in [(dict(z_dim=3), "--z_dim: 2 in the checkpoint, 3 now"),
+                          (dict(loss="wgan"), "--loss: 'gan' in the checkpoint, 'wgan' now"),
+                          (dict(dataset="toy:grid25"), "--dataset: 'toy:ring8' in the checkpoint")]:
+        with pytest.raises(UserError, match=words.replace("(", r"\(")):
+            train(toy_config(steps=8, workdir=str(tmp_path), **change), progress=False)
+    assert Checkpoints(str(tmp_path)).steps() == [4]  # nothing lost
+
+
+def test_safe_change_is_accepted_and_noted(tmp_path, capsys):
+    train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
+    state = train(toy_config(steps=10, chunk_size=3, lr=2e-4, workdir=str(tmp_path)), progress=False)
+    out = capsys.readouterr().out
+    assert "Resuming from the checkpoint at step 4" in out
+    assert "changed --steps: 4 in the checkpoint, 10 now" in out
+    assert "changed --lr: 0.0001 in the checkpoint, 0.0002 now" in out
+    assert int(state.step) == 10
+
+
+def test_log_keeps_one_record_per_step_after_resume(tmp_path):
+    train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
+    train(toy_config(steps=16, workdir=str(tmp_path)), progress=False)
+    with open(tmp_path / "metrics.jsonl") as f:
+        steps = [json.loads(line)["step"] for line in f]
+    assert steps == [4, 8, 12, 16]
+
+
+def test_restart_starts_over(tmp_path):
+    fresh = train(toy_config(steps=8, workdir=str(tmp_path / "a")), progress=False)
+    train(toy_config(steps=12, workdir=str(tmp_path / "b")), progress=False)
+    again = train(toy_config(steps=8, workdir=str(tmp_path / "b")), progress=False, restart=True)
+    assert_same_state(fresh, again)
+    assert Checkpoints(str(tmp_path / "b")).steps() == [8]
+
+
+def test_finished_run_is_not_trained_further(tmp_path, capsys):
+    train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
+    state = train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
+    assert int(state.step) == 8 and "already at step 8 of 8" in capsys.readouterr().out
+
+
+def test_schedule_and_keep(tmp_path):
+    # 12 steps per epoch; every 10 steps, every epoch, the end; keep the last 3
+    train(toy_config(steps=40, ckpt_every=10, ckpt_epochs=1, keep=3, workdir=str(tmp_path)), progress=False)
+    assert Checkpoints(str(tmp_path)).steps() == [30, 36, 40]
+    _, _, meta = Checkpoints(str(tmp_path)).read_json(30)
+    assert (meta["epoch"], meta["batch"], meta["steps_per_epoch"]) == (2, 6, 12)
+
+
+def test_generator_item_alone_holds_g(tmp_path):
+    state = train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
+    template = split_state(state)["generator"]
+    g = Checkpoints(str(tmp_path)).restore_generator(jax.tree.map(np.zeros_like, template))
+    assert_same_state(g, {"params": state.g.params, "batch_stats": state.g.batch_stats})
+
+
+# ---------------------------------------------------------------------------------------------
+# Damage: corrupt and foreign checkpoints
+
+
+def test_corrupt_checkpoint_names_an_older_step_which_then_works(tmp_path, capsys):
+    train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
+    train(toy_config(steps=12, workdir=str(tmp_path)), progress=False)
+    damaged = tmp_path / "checkpoints" / "12" / "train"
+    for root, _, files in os.walk(damaged):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"garbage")
+    args = ["--dataset=toy:ring8", "--toy_size=100", "--batch_size=8", "--mlp_width=16", "--mlp_depth=2",
+            "--z_dim=2", "--chunk_size=4", "--steps=12", f"--workdir={tmp_path}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint 12" in err and "--step=8" in err
+    assert main(args + ["--step=8"]) == 0
+    assert (tmp_path / "checkpoints-set-aside" / "12").is_dir()  # set aside, not deleted
+    assert Checkpoints(str(tmp_path)).steps() == [8, 12]
+
+
+def test_checkpoint_of_another_format_is_refused(tmp_path):
+    train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
+    meta = tmp_path / "checkpoints" / "4" / "meta" / "metadata"
+    data = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**data, "format": FORMAT + 1}))
+    with pytest.raises(UserError, match=f"has format {FORMAT + 1}, this ganjax reads format {FORMAT}"):
+        train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
+
+
+def test_changed_dataset_size_is_refused(tmp_path, monkeypatch):
+    import ganjax.trainer as trainer
+    from ganjax.data import Dataset
+
+    train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
+    monkeypatch.setattr(trainer, "load_dataset", lambda c: Dataset(np.zeros((90, 2), np.float32), c.dataset))
+    with pytest.raises(UserError, match="100 examples then, 90 now"):
+        train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
+
+
+def test_step_that_does_not_exist(tmp_path):
+    train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
+    with pytest.raises(UserError, match="no checkpoint at step 3 .* available: 4"):
+        train(toy_config(steps=8, workdir=str(tmp_path)), progress=False, resume_step=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stops: signals and kill -9, in a subprocess
+
+SLOW_TOY = ["--dataset=toy:ring8", "--toy_size=1000", "--batch_size=8", "--mlp_width=64", "--z_dim=2",
+            "--chunk_size=5", "--steps=100000", "--ckpt_every=0", "--ckpt_epochs=0"]
+
+
+def start(workdir, *extra):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable, "-m", "ganjax.train", *SLOW_TOY, f"--workdir={workdir}", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def wait_for_training(workdir, process, timeout=120):
+    log = os.path.join(workdir, "metrics.jsonl")
+    deadline = time.time() + timeout
+    while not (os.path.exists(log) and os.path.getsize(log) > 0):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "training did not start"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_at_chunk_boundary_and_resume_is_exact(tmp_path, signum, code):
+    process = start(tmp_path)
+    wait_for_training(tmp_path, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    stopped = Checkpoints(str(tmp_path)).latest_step()
+    assert stopped is not None and stopped % 5 == 0 and f"stopped at step {stopped}" in err
+    # resuming to a bit further gives the same as going there in one go
+    args = [a for a in SLOW_TOY if not a.startswith("--steps")] + [f"--steps={stopped + 7}"]
+    assert main(args + [f"--workdir={tmp_path}"]) == 0
+    assert main(args + [f"--workdir={tmp_path / 'whole'}"]) == 0
+    assert_same_state(restore_latest(tmp_path), restore_latest(tmp_path / "whole"))
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_exits_at_once(tmp_path):
+    # chunks of 2,000 steps take seconds: the second Ctrl-C must not wait for the chunk to end
+    process = start(tmp_path, "--toy_size=50000", "--mlp_width=256", "--chunk_size=2000")
+    wait_for_training(tmp_path, process)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    tic = time.time()
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGINT and time.time() - tic < 2
+    assert Checkpoints(str(tmp_path)).steps() == []
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_save_leaves_the_last_complete_checkpoint(tmp_path):
+    """Saves every chunk; the process is killed while a save's temporary folder exists."""
+    process = start(tmp_path, "--ckpt_every=5", "--keep=100")
+    ckpt = tmp_path / "checkpoints"
+    deadline, killed_in_save = time.time() + 120, False
+    while time.time() < deadline and not killed_in_save:
+        names = os.listdir(ckpt) if ckpt.is_dir() else []
+        if any("tmp" in name for name in names) and any(name.isdigit() for name in names):
+            process.kill()
+            killed_in_save = True
+        assert process.poll() is None or killed_in_save
+    process.communicate(timeout=30)
+    assert killed_in_save, "never saw a save in progress"
+    half = [n for n in os.listdir(ckpt) if "tmp" in n]
+    checkpoints = Checkpoints(str(tmp_path))  # opening the manager cleans up the half one
+    checkpoints.wait()
+    complete = checkpoints.steps()
+    assert complete and all(s % 5 == 0 for s in complete)
+    assert not [n for n in os.listdir(ckpt) if "tmp" in n], f"left over: {half}"
+    # and the run goes on from the last complete checkpoint
+    args = [a for a in SLOW_TOY if not a.startswith("--steps")] + [f"--steps={complete[-1] + 5}"]
+    assert main(args + [f"--workdir={tmp_path}"]) == 0
+    assert Checkpoints(str(tmp_path)).latest_step() == complete[-1] + 5
