@@ -36,6 +36,8 @@ STRUCTURAL = ("arch", "resolution", "channels", "features", "z_dim", "mlp_width"
 # Settings that only say how long to run or what to write: changed freely, noted in the log.
 SCHEDULE = ("n_epoch", "steps", "chunk_size", "sample_every", "ckpt_every", "ckpt_epochs", "keep", "workdir",
             "cache_dir")
+# Where a run runs, not what it computes: a checkpoint moves freely between device counts and hosts.
+PLACEMENT = ("devices", "coordinator", "num_processes", "process_id", "init_timeout")
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -163,10 +165,9 @@ class Checkpoints:
             os.replace(os.path.join(self.directory, str(step)), target)
         self.manager.reload()
 
-    def delete_all(self) -> None:
-        """Removes every checkpoint (for --restart)."""
-        self.manager.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
+def delete_checkpoints(workdir: str) -> None:
+    """Removes every checkpoint of a workdir (for --restart); call before opening a manager on it."""
+    shutil.rmtree(checkpoint_dir(workdir), ignore_errors=True)
 
 
 def config_changes(saved: dict, config: Config) -> tuple[list[str], list[str]]:
@@ -175,7 +176,7 @@ def config_changes(saved: dict, config: Config) -> tuple[list[str], list[str]]:
     structural, other = [], []
     for name, new in dataclasses.asdict(config).items():
         old = saved.get(name)
-        if old == new or name not in saved and name in SCHEDULE:
+        if old == new or name not in saved and name in SCHEDULE or name in PLACEMENT:
             continue
         line = f"--{name}: {old!r} in the checkpoint, {new!r} now"
         (structural if name in STRUCTURAL else other).append(line)
@@ -197,4 +198,4 @@ def describe(meta: dict) -> str:
 
 
 __all__ = ["Checkpoints", "FORMAT", "STRUCTURAL", "SCHEDULE", "check_resume_config", "checkpoint_dir",
-           "config_changes", "describe", "join_state", "split_state"]
+           "config_changes", "delete_checkpoints", "describe", "join_state", "split_state"]

@@ -68,6 +68,11 @@ class Config:
     ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run")
     ckpt_epochs: int = _f(1, "Save a checkpoint every this many epochs (0: never at epoch ends).", "run")
     keep: int = _f(3, "Checkpoints kept in <workdir>/checkpoints (the oldest are deleted).", "run")
+    devices: typing.Optional[int] = _f(None, "Devices of this process to train on, data-parallel with jax.pmap: each trains on an equal slice of --batch_size (the global batch) (auto: all local devices).", "run")
+    coordinator: typing.Optional[str] = _f(None, "Multi-host runs: HOST:PORT of process 0, where every process joins with jax.distributed (auto: single process, or a cluster launcher's environment).", "run")
+    num_processes: typing.Optional[int] = _f(None, "Multi-host runs: how many processes join --coordinator.", "run")
+    process_id: typing.Optional[int] = _f(None, "Multi-host runs: this process's rank, 0 .. num_processes-1 (process 0 writes logs and samples).", "run")
+    init_timeout: int = _f(300, "Multi-host runs: seconds to wait for every process to join before giving up.", "run")
 
 
 # Hyper-parameters of the homework's sample code and of the papers (../shared/REFERENCE.md).
@@ -84,8 +89,10 @@ PRESETS: dict[str, dict] = {
     "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5),
     "wgan-gp-paper": dict(loss="wgan-gp", batch_size=64, optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9,
                           gp_weight=10.0, n_critic=5, d_norm="layer"),
+    # gp_weight 0.1 for toys, as in the WGAN-GP authors' toy script: lambda 10 (the images' value)
+    # holds the critic's gradient norm to 1 where the modes are 0.01 wide and collapses G to one mode.
     "toy": dict(arch="mlp", dataset="toy:ring8", batch_size=256, mlp_width=512, mlp_depth=3, z_dim=2,
-                optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, steps=5000),
+                optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, gp_weight=0.1, steps=5000),
 }
 
 
@@ -123,6 +130,20 @@ def resolve(config: Config) -> Config:
     for name in ("ckpt_every", "ckpt_epochs"):
         if getattr(c, name) < 0:
             raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {getattr(c, name)}")
+    for name in ("devices", "num_processes", "init_timeout"):
+        if getattr(c, name) is not None and getattr(c, name) < 1:
+            raise UserError(f"--{name} must be a positive integer, got {getattr(c, name)}")
+    if c.coordinator is not None:
+        if c.coordinator.count(":") < 1 or not c.coordinator.rsplit(":", 1)[1].isdigit():
+            raise UserError(f"--coordinator must be HOST:PORT, as in --coordinator=10.0.0.1:1234, got {c.coordinator!r}")
+        if c.num_processes is None or c.process_id is None:
+            raise UserError("--coordinator needs --num_processes and --process_id too (the same --num_processes "
+                            "for every process, and each its own --process_id)")
+    elif c.num_processes is not None or c.process_id is not None:
+        raise UserError("--num_processes and --process_id need --coordinator=HOST:PORT (the address of process 0)")
+    if c.process_id is not None and not 0 <= c.process_id < c.num_processes:
+        raise UserError(f"--process_id must be in 0 .. {c.num_processes - 1} for --num_processes={c.num_processes}, "
+                        f"got {c.process_id}")
     if c.steps is not None and c.steps < 1:
         raise UserError(f"--steps must be a positive integer, got {c.steps}")
     for name in ("clip_value", "gp_weight"):

@@ -68,15 +68,22 @@ def lsgan_g_loss(fake):
     return 0.5 * jnp.mean((fake - 1.0) ** 2)
 
 
-def gradient_penalty(critic: Callable, real, fake, key):
+def interpolation_weights(key, n: int, sample_ndim: int, dtype=jnp.float32):
+    """eps ~ U[0, 1], one per sample, shaped to broadcast against a batch of n samples."""
+    return jax.random.uniform(key, (n,) + (1,) * sample_ndim, dtype)
+
+
+def gradient_penalty(critic: Callable, real, fake, key=None, *, eps=None):
     """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps*x + (1-eps)*G(z), eps ~ U[0, 1] per sample
     (Gulrajani et al. 2017, Algorithm 1).
 
     `critic` maps a batch to one value per sample, each depending only on its own sample (no
     batch norm), so the gradient of the sum is the stack of per-sample gradients. The norm is
-    over all of a sample's values.
+    over all of a sample's values. eps is drawn from `key`, or given (a device's slice of the
+    weights of the global batch, ganjax.steps).
     """
-    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    if eps is None:
+        eps = interpolation_weights(key, real.shape[0], real.ndim - 1, real.dtype)
     x_hat = eps * real + (1.0 - eps) * fake
     grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
     # The tiny constant keeps the gradient of the norm finite where a sample's gradient is zero.

@@ -50,6 +50,7 @@ class GAN:
     clip_value: float = 0.01
     gp_weight: float = 10.0
     data_shape: tuple = ()
+    axis_name: str | None = None  # pmap axis when training on several devices (ganjax.parallel)
 
 
 def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
@@ -62,11 +63,13 @@ def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
-def make_gan(config: Config) -> GAN:
-    generator, discriminator = build_models(config)
+def make_gan(config: Config, axis_name: str | None = None) -> GAN:
+    """The static parts of a run; `axis_name` is the pmap axis of a multi-device run (None: one
+    device). `batch_size` stays the global batch either way."""
+    generator, discriminator = build_models(config, axis_name)
     return GAN(generator, discriminator, make_optimizer(config, config.lr_g), make_optimizer(config, config.lr_d),
                get_loss(config.loss, config.g_loss), config.z_dim, config.batch_size, config.n_critic,
-               config.clip_value, config.gp_weight, data_shape(config))
+               config.clip_value, config.gp_weight, data_shape(config), axis_name)
 
 
 def seed_keys(seed: int):

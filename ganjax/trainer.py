@@ -1,7 +1,9 @@
 """The host side of training: chunks of compiled steps, progress, logs and samples.
 
-Per chunk the host makes one call (K steps in one lax.scan on the device) and reads the metrics
-once; everything else (batches, z, the epoch order) stays on the device.
+Per chunk the host makes one call (K steps in one lax.scan on the device, or on every device under
+pmap: ganjax.parallel) and reads the metrics once; everything else (batches, z, the epoch order)
+stays on the devices. In a multi-host run every process runs this loop; only process 0 writes the
+log, the config and the samples, and all of them take part in orbax's checkpoint saves.
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ganjax.checkpoints import Checkpoints, check_resume_config, checkpoint_dir, describe
+from ganjax.checkpoints import (Checkpoints, check_resume_config, checkpoint_dir, delete_checkpoints,
+                                describe)
 from ganjax.config import Config
 from ganjax.data import Dataset, epoch_permutation, load_dataset
 from ganjax.errors import UserError
+from ganjax import parallel
 from ganjax.state import GAN, GANState, create_state, make_gan, seed_keys
 from ganjax.steps import apply_net, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
 from ganjax.visualize import save_image_grid, save_toy_plot
+
+def say(message: str) -> None:
+    """A line of progress, from process 0 only."""
+    if parallel.is_main_process():
+        tqdm.write(message)
+
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the message names the step and the loss."""
@@ -36,7 +46,7 @@ def prepare_workdir(path: str) -> str:
     path = os.path.abspath(path)
     try:
         os.makedirs(os.path.join(path, "samples"), exist_ok=True)
-        probe = os.path.join(path, ".write-test")
+        probe = os.path.join(path, f".write-test-{os.getpid()}")  # one per process of a multi-host run
         with open(probe, "w") as f:
             f.write("ok")
         os.remove(probe)
@@ -144,7 +154,7 @@ def resume(config: Config, checkpoints: Checkpoints, template: GANState, positio
     if later:
         checkpoints.set_aside(later)
         notes.append(f"checkpoints {', '.join(map(str, later))} moved to {checkpoints.set_aside_dir}")
-    tqdm.write(f"Resuming from the checkpoint at {describe(meta)} in {checkpoints.directory}"
+    say(f"Resuming from the checkpoint at {describe(meta)} in {checkpoints.directory}"
                + "".join(f"\n  changed {n}" for n in notes))
     return state
 
@@ -154,48 +164,57 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
     """Trains to the configured number of steps, resuming from the workdir's latest checkpoint
     (or `resume_step`) unless `restart`; saves checkpoints as configured and returns the state.
 
-    A first SIGINT / SIGTERM saves at the next chunk boundary and raises TrainingStopped."""
+    A first SIGINT / SIGTERM saves at the next chunk boundary and raises TrainingStopped.
+    Trains on `config.devices` devices (all by default) of every process; the result and the
+    checkpoints are the same single copy of the state whatever the number of devices."""
+    parallel.initialize(config.coordinator, config.num_processes, config.process_id, config.init_timeout)
+    placement = parallel.place(config.devices, config.batch_size)
+    main = parallel.is_main_process()
     if not restart and os.path.isdir(checkpoint_dir(config.workdir)):
         check_checkpoint(config, resume_step)  # fail before loading data or writing anything
     dataset = load_dataset(config)
     workdir = prepare_workdir(config.workdir)
     log_path = os.path.join(workdir, "metrics.jsonl")
-    checkpoints = Checkpoints(workdir, keep=config.keep)
-    if restart:
-        checkpoints.delete_all()
-        checkpoints = Checkpoints(workdir, keep=config.keep)
+    if restart and main:
+        delete_checkpoints(workdir)
         _keep_log_until(log_path, -1)
-    gan = make_gan(config)
+    parallel.sync("ganjax-restart")  # the other processes open the checkpoints after process 0 cleared them
+    checkpoints = Checkpoints(workdir, keep=config.keep)
+    gan = make_gan(config, placement.axis_name)
     steps_per_epoch, total = schedule(config, len(dataset.array))
     position = lambda step: {"epoch": step // steps_per_epoch, "batch": step % steps_per_epoch,
                              "steps_per_epoch": steps_per_epoch, "examples": len(dataset.array)}
     state = create_state(gan, config.seed)
     resumed = resume(config, checkpoints, state, position(0), resume_step)
     state = resumed if resumed is not None else state
-    _keep_log_until(log_path, int(state.step))
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2)
+    if main:
+        _keep_log_until(log_path, int(state.step))
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=2)
 
-    data = jax.device_put(dataset.array)
+    # Every device holds all the data and gathers its own slice of each batch from it.
+    data = placement.replicate(dataset.array)
     data_key = seed_keys(config.seed)[2]
     permutation = jax.jit(epoch_permutation, static_argnums=2)
     samples = Samples(gan, config, dataset, workdir)
     n_epoch = -(-total // steps_per_epoch)
     step = int(state.step)
     if step >= total:
-        tqdm.write(f"The run in {workdir} is already at step {step} of {total}; raise --n_epoch or --steps "
+        say(f"The run in {workdir} is already at step {step} of {total}; raise --n_epoch or --steps "
                    f"to train longer.")
         checkpoints.close()
         return state
-    tqdm.write(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples), "
-               f"{total} steps = {total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, "
-               f"batch {config.batch_size}, {jax.device_count()} {jax.default_backend()} device(s); "
-               f"writing to {workdir}")
-    chunk_fn = jax.jit(functools.partial(train_chunk, gan, config.chunk_size), donate_argnums=0)
+    hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    say(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples), "
+        f"{total} steps = {total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, "
+        f"batch {config.batch_size} = {placement.count} x {placement.per_device(config.batch_size)} on "
+        f"{placement.count} {jax.default_backend()} device(s){hosts}; writing to {workdir}")
+    state = placement.replicate(state)
     first_perm = permutation(data_key, step // steps_per_epoch, len(dataset.array))
     tic = time.time()
-    chunk_fn = chunk_fn.lower(state, data, first_perm, jnp.int32(0), jnp.int32(0)).compile()
-    tqdm.write(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
+    chunk_fn = placement.compile(functools.partial(train_chunk, gan, config.chunk_size), state, data, first_perm,
+                                 jnp.int32(0), jnp.int32(0))
+    say(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
 
     start_time = time.time()
     saved_step = step if resumed is not None else None
@@ -205,29 +224,30 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
             epoch_end = min((epoch + 1) * steps_per_epoch, total)
             perm = permutation(data_key, epoch, len(dataset.array))
             bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
-                       desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not progress, dynamic_ncols=True)
+                       desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True)
             while step < epoch_end and stop.signum is None:
                 n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
                 tic = time.time()
                 state, metrics = chunk_fn(state, data, perm, jnp.int32(step - epoch * steps_per_epoch),
                                           jnp.int32(n))
-                metrics = jax.device_get(metrics)
+                metrics = jax.device_get(placement.unreplicate(metrics))
                 seconds = time.time() - tic
                 g_mask = g_steps(step, n, config.n_critic)
                 check_finite(metrics, g_mask, step)
                 step += n
                 record = {"step": step, "epoch": epoch + 1, **summarize_chunk(metrics, g_mask),
                           "steps_per_s": n / seconds, "wall_time": time.time() - start_time}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                if main:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
                 bar.update(n)
                 bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
                 if checkpoint_due(config, step, steps_per_epoch, total) or stop.signum is not None:
-                    checkpoints.save(state, config, position(step))
+                    checkpoints.save(placement.unreplicate(state), config, position(step))
                     saved_step = step
             bar.close()
-            if step == epoch_end and ((epoch + 1) % config.sample_every == 0 or step == total):
-                path = samples.save(state, epoch + 1)
+            if main and step == epoch_end and ((epoch + 1) % config.sample_every == 0 or step == total):
+                path = samples.save(placement.unreplicate(state), epoch + 1)
                 tqdm.write(f"Save some samples to {path}.")
             if stop.signum is not None:
                 checkpoints.wait()
@@ -238,9 +258,9 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
                                                    f"run the same command again to resume")
     checkpoints.wait()
     checkpoints.close()
-    tqdm.write(f"Finished {total} steps in {time.time() - start_time:.1f} s; "
-               f"checkpoint at step {step} in {checkpoints.directory}.")
-    return state
+    say(f"Finished {total} steps in {time.time() - start_time:.1f} s; "
+        f"checkpoint at step {step} in {checkpoints.directory}.")
+    return placement.unreplicate(state)
 
 
 def _next_multiple(step: int, every: int) -> int:

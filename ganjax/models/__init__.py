@@ -16,11 +16,12 @@ def data_shape(config: Config) -> tuple:
     return (config.resolution, config.resolution, config.channels)
 
 
-def build_models(config: Config):
-    """(generator, discriminator) modules for a resolved config."""
+def build_models(config: Config, axis_name: str | None = None):
+    """(generator, discriminator) modules for a resolved config. `axis_name`: the pmap axis over
+    which batch norm averages its statistics when training on several devices (None: one device)."""
     if config.arch == "dcgan":
-        return (DCGANGenerator(config.resolution, config.channels, config.features),
-                DCGANDiscriminator(config.resolution, config.features, config.d_norm))
+        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name),
+                DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name))
     output = "tanh" if data_kind(config.dataset) == "image" else None
     return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output),
-            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm))
+            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name))

@@ -33,20 +33,21 @@ class DCGANGenerator(nn.Module):
     resolution: int = 64
     channels: int = 3
     features: int = 64
+    axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         n = num_blocks(self.resolution)
         width = self.features * 2 ** (n - 1)
         x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init)(z)
-        x = nn.relu(make_norm("batch", train)(x))
+        x = nn.relu(make_norm("batch", train, self.axis_name)(x))
         # PyTorch views the Linear output as (C, 4, 4); keep that order so weights map one to one.
         x = x.reshape(z.shape[0], width, 4, 4).transpose(0, 2, 3, 1)
         for _ in range(n - 1):
             width //= 2
             x = ConvTranspose2d(width, 5, stride=2, padding=2, output_padding=1, use_bias=False,
                                 kernel_init=conv_init)(x)
-            x = nn.relu(make_norm("batch", train)(x))
+            x = nn.relu(make_norm("batch", train, self.axis_name)(x))
         x = ConvTranspose2d(self.channels, 5, stride=2, padding=2, output_padding=1, use_bias=False,
                             kernel_init=conv_init)(x)
         return jnp.tanh(x)
@@ -56,6 +57,7 @@ class DCGANDiscriminator(nn.Module):
     resolution: int = 64
     features: int = 64
     norm: str = "batch"
+    axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -65,6 +67,6 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(n - 1):
             width *= 2
             x = Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x)
-            x = nn.leaky_relu(make_norm(self.norm, train)(x), 0.2)
+            x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name)(x), 0.2)
         x = Conv2d(1, 4, stride=1, padding=0, kernel_init=conv_init)(x)
         return x.reshape(x.shape[0])

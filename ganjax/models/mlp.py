@@ -31,11 +31,12 @@ class MLPDiscriminator(nn.Module):
     width: int = 512
     depth: int = 3
     norm: str = "none"
+    axis_name: Optional[str] = None  # pmap axis for cross-device batch norm (set by build_models)
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
         for _ in range(self.depth):
             x = nn.Dense(self.width)(x)
-            x = nn.leaky_relu(make_norm(self.norm, train)(x), 0.2)
+            x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name)(x), 0.2)
         return nn.Dense(1)(x).reshape(x.shape[0])

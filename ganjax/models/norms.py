@@ -10,17 +10,19 @@ def scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def make_norm(kind: str, train: bool):
+def make_norm(kind: str, train: bool, axis_name: str | None = None):
     """A normalization layer by name, over the last (feature) axis.
 
     - batch: PyTorch BatchNorm semantics (momentum 0.1 = flax 0.9, eps 1e-5); batch statistics
-      in training, running statistics in inference.
+      in training, running statistics in inference. Under pmap, `axis_name` makes the batch
+      statistics those of the global batch (cross-replica batch norm), as on one device.
     - instance: per sample and channel over the spatial axes (WGAN-GP's choice of the homework).
     - layer: per sample over all of its values, per-channel affine (WGAN-GP paper's suggestion).
     - none: identity.
     """
     if kind == "batch":
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init)
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init,
+                            axis_name=axis_name if train else None)
     if kind == "instance":
         return nn.InstanceNorm(epsilon=1e-5, scale_init=scale_init)
     if kind == "layer":

@@ -1,0 +1,138 @@
+"""Data parallelism (ganjax.parallel): N devices and N processes follow the one-device run.
+
+jax reads the CPU device count (XLA_FLAGS) at import, so every layout runs in a subprocess
+(tests/parallel_run.py), with a timeout: a multi-process run whose peer never arrives would wait.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganjax.config import Config, resolve
+from ganjax.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, "tests", "parallel_run.py")
+
+
+def env(devices: int) -> dict:
+    return dict(os.environ, PYTHONPATH=ROOT, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+
+
+def launch(out, flags: str, devices: int = 8):
+    return subprocess.Popen([sys.executable, RUN, str(out), flags], env=env(devices), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, timeout=600):
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 0, err[-3000:]
+    return err
+
+
+def run(out, flags: str, devices: int = 8) -> dict:
+    finish(launch(out, flags, devices))
+    return dict(np.load(out))
+
+
+def assert_same_run(a: dict, b: dict, rtol=2e-4, atol=2e-5):
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=rtol, atol=atol, equal_nan=True, err_msg=name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+def test_distributed_flags_are_checked():
+    with pytest.raises(UserError, match="--num_processes and --process_id"):
+        resolve(Config(coordinator="127.0.0.1:1234"))
+    with pytest.raises(UserError, match="HOST:PORT"):
+        resolve(Config(coordinator="nohost", num_processes=2, process_id=0))
+    with pytest.raises(UserError, match="0 .. 1"):
+        resolve(Config(coordinator="127.0.0.1:1234", num_processes=2, process_id=2))
+    with pytest.raises(UserError, match="need --coordinator"):
+        resolve(Config(process_id=0))
+
+
+def test_batch_that_does_not_split_over_the_devices_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ganjax.train", "--batch_size=60", "--devices=8",
+                             f"--workdir={tmp_path}"], env=env(8), cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ganjax.train: error: --batch_size=60 does not split over 8 devices; use a multiple of 8 (56 or 64), "
+        "or fewer --devices")
+    assert "Traceback" not in result.stderr
+
+
+# --- one host, several devices -----------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [
+    "--loss=gan --d_norm=batch",  # batch norm in G and D: statistics of the global batch
+    "--loss=wgan-gp --n_critic=2",  # per-sample gradient penalty (global eps), n_critic
+    "--loss=wgan --n_critic=2",  # weight clipping
+], ids=["gan-batchnorm", "wgan-gp", "wgan-clip"])
+def test_eight_devices_follow_one_device(tmp_path, flags):
+    one = launch(tmp_path / "1.npz", f"--steps=8 --devices=1 --workdir={tmp_path}/one {flags}")
+    eight = launch(tmp_path / "8.npz", f"--steps=8 --devices=8 --workdir={tmp_path}/eight {flags}")
+    finish(one), finish(eight)
+    assert_same_run(dict(np.load(tmp_path / "1.npz")), dict(np.load(tmp_path / "8.npz")))
+
+
+@pytest.mark.slow
+def test_checkpoints_move_between_device_counts(tmp_path):
+    """8 devices to step 4, then 1 device to step 8 (and the reverse) == 1 device all along."""
+    base = "--loss=gan --d_norm=batch"
+    runs = {
+        "one": f"--steps=8 --devices=1 --workdir={tmp_path}/one {base}",
+        "8to1": f"--steps=4 --devices=8 --workdir={tmp_path}/a {base};--steps=8 --devices=1 --workdir={tmp_path}/a {base}",
+        "1to8": f"--steps=4 --devices=1 --workdir={tmp_path}/b {base};--steps=8 --devices=8 --workdir={tmp_path}/b {base}",
+    }
+    processes = {name: launch(tmp_path / f"{name}.npz", flags) for name, flags in runs.items()}
+    for process in processes.values():
+        finish(process)
+    one = dict(np.load(tmp_path / "one.npz"))
+    for name in ("8to1", "1to8"):
+        assert_same_run(one, dict(np.load(tmp_path / f"{name}.npz")))
+
+
+# --- several processes -------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices_per_process", [1, 2])
+def test_two_processes_follow_one_process(tmp_path, devices_per_process):
+    flags = "--steps=8 --loss=gan --d_norm=batch"
+    single = launch(tmp_path / "single.npz", f"{flags} --devices=1 --workdir={tmp_path}/single", devices=1)
+    port = free_port()
+    workers = [launch(tmp_path / f"p{i}.npz", f"{flags} --workdir={tmp_path}/multi --coordinator=127.0.0.1:{port} "
+                      f"--num_processes=2 --process_id={i} --init_timeout=120", devices=devices_per_process)
+               for i in range(2)]
+    for process in [single, *workers]:
+        finish(process)
+    assert_same_run(dict(np.load(tmp_path / "single.npz")), dict(np.load(tmp_path / "p0.npz")))
+    assert not (tmp_path / "p1.npz").exists()  # only process 0 reports
+    assert sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["4", "8"]
+
+
+def test_peer_that_never_arrives_ends_the_process_with_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ganjax.train", f"--workdir={tmp_path}", "--steps=1",
+                             f"--coordinator=127.0.0.1:{free_port()}", "--num_processes=2", "--process_id=0",
+                             "--init_timeout=3"], env=env(1), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "ganjax.train: error: not all 2 processes joined 127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
