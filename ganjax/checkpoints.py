@@ -35,7 +35,7 @@ STRUCTURAL = ("arch", "resolution", "channels", "features", "z_dim", "mlp_width"
               "d_norm", "dataset", "toy_size", "optimizer", "batch_size", "seed")
 # Settings that only say how long to run or what to write: changed freely, noted in the log.
 SCHEDULE = ("n_epoch", "steps", "chunk_size", "sample_every", "ckpt_every", "ckpt_epochs", "keep", "workdir",
-            "cache_dir")
+            "cache_dir", "data_on_device", "eval_every", "tensorboard")
 # Where a run runs, not what it computes: a checkpoint moves freely between device counts and hosts.
 PLACEMENT = ("devices", "coordinator", "num_processes", "process_id", "init_timeout")
 

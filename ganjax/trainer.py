@@ -23,12 +23,15 @@ from tqdm.auto import tqdm
 from ganjax.checkpoints import (Checkpoints, check_resume_config, checkpoint_dir, delete_checkpoints,
                                 describe)
 from ganjax.config import Config
-from ganjax.data import Dataset, epoch_permutation, load_dataset
+from ganjax.data import Dataset, load_dataset
+from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import UserError
+from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics
 from ganjax import parallel
 from ganjax.state import GAN, GANState, create_state, make_gan, seed_keys
 from ganjax.steps import apply_net, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
+from ganjax.summaries import RunLog, plot_curves
 from ganjax.visualize import save_image_grid, save_toy_plot
 
 def say(message: str) -> None:
@@ -102,9 +105,10 @@ class Samples:
         self._generate = jax.jit(lambda g, z: apply_net(gan.generator, g.params, g.batch_stats, z, False)[0])
         self._critic = jax.jit(lambda d, x: apply_net(gan.discriminator, d.params, d.batch_stats, x, False)[0])
 
-    def generate(self, state: GANState) -> np.ndarray:
-        """G in inference mode (running batch statistics), as the homework's G.eval()."""
-        return np.asarray(self._generate(state.g, self.z))
+    def generate(self, state: GANState, z=None) -> np.ndarray:
+        """G(z) (the fixed z by default) in inference mode (running batch statistics), as the
+        homework's G.eval()."""
+        return np.asarray(self._generate(state.g, self.z if z is None else z))
 
     def save(self, state: GANState, epoch: int) -> str:
         path = os.path.join(self.dir, f"epoch_{epoch:03d}.png")
@@ -115,16 +119,6 @@ class Samples:
         out = jax.nn.sigmoid if probabilities else (lambda v: v)
         critic = lambda x: np.asarray(out(self._critic(state.d, x)))
         return save_toy_plot(samples, self.dataset.array, path, critic, f"{self.title}, epoch {epoch}", probabilities)
-
-
-def _keep_log_until(path: str, step: int) -> None:
-    """Drops the log records past `step` (steps a stopped run did after its last checkpoint)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        records = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
-    with open(path, "w") as f:
-        f.writelines(records)
 
 
 def check_checkpoint(config: Config, step: int | None) -> None:
@@ -174,10 +168,8 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
         check_checkpoint(config, resume_step)  # fail before loading data or writing anything
     dataset = load_dataset(config)
     workdir = prepare_workdir(config.workdir)
-    log_path = os.path.join(workdir, "metrics.jsonl")
     if restart and main:
         delete_checkpoints(workdir)
-        _keep_log_until(log_path, -1)
     parallel.sync("ganjax-restart")  # the other processes open the checkpoints after process 0 cleared them
     checkpoints = Checkpoints(workdir, keep=config.keep)
     gan = make_gan(config, placement.axis_name)
@@ -187,80 +179,98 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
     state = create_state(gan, config.seed)
     resumed = resume(config, checkpoints, state, position(0), resume_step)
     state = resumed if resumed is not None else state
+    step = int(state.step)
+    log = RunLog(workdir, step, enabled=main, tensorboard=config.tensorboard)
     if main:
-        _keep_log_until(log_path, int(state.step))
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(dataclasses.asdict(config), f, indent=2)
-
-    # Every device holds all the data and gathers its own slice of each batch from it.
-    data = placement.replicate(dataset.array)
-    data_key = seed_keys(config.seed)[2]
-    permutation = jax.jit(epoch_permutation, static_argnums=2)
-    samples = Samples(gan, config, dataset, workdir)
-    n_epoch = -(-total // steps_per_epoch)
-    step = int(state.step)
     if step >= total:
         say(f"The run in {workdir} is already at step {step} of {total}; raise --n_epoch or --steps "
-                   f"to train longer.")
+            f"to train longer.")
+        log.close()
         checkpoints.close()
         return state
+
+    on_device = config.data_on_device
+    if on_device is None:
+        on_device = fits_on_device(dataset.array.nbytes)
+    feed = (OnDevice if on_device else Streamed)(dataset.array, seed_keys(config.seed)[2], config.batch_size,
+                                                 config.chunk_size, placement.replicate)
+    samples = Samples(gan, config, dataset, workdir)
+    n_epoch = -(-total // steps_per_epoch)
     hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
-    say(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples), "
-        f"{total} steps = {total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, "
-        f"batch {config.batch_size} = {placement.count} x {placement.per_device(config.batch_size)} on "
-        f"{placement.count} {jax.default_backend()} device(s){hosts}; writing to {workdir}")
+    say(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(dataset.array)} examples"
+        f"{'' if on_device else ', streamed from the host'}), {total} steps = {total / steps_per_epoch:.3g} "
+        f"epochs of {steps_per_epoch}, batch {config.batch_size} = {placement.count} x "
+        f"{placement.per_device(config.batch_size)} on {placement.count} {jax.default_backend()} device(s){hosts}; "
+        f"writing to {workdir}")
     state = placement.replicate(state)
-    first_perm = permutation(data_key, step // steps_per_epoch, len(dataset.array))
     tic = time.time()
-    chunk_fn = placement.compile(functools.partial(train_chunk, gan, config.chunk_size), state, data, first_perm,
-                                 jnp.int32(0), jnp.int32(0))
+    chunk_fn = placement.compile(functools.partial(train_chunk, gan, config.chunk_size), state,
+                                 *feed.chunk(step // steps_per_epoch, step % steps_per_epoch, 0), jnp.int32(0))
     say(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
 
     start_time = time.time()
     saved_step = step if resumed is not None else None
-    with open(log_path, "a") as log, StopRequest() as stop:
-        while step < total:
-            epoch = step // steps_per_epoch
-            epoch_end = min((epoch + 1) * steps_per_epoch, total)
-            perm = permutation(data_key, epoch, len(dataset.array))
-            bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
-                       desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True)
-            while step < epoch_end and stop.signum is None:
-                n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
-                tic = time.time()
-                state, metrics = chunk_fn(state, data, perm, jnp.int32(step - epoch * steps_per_epoch),
-                                          jnp.int32(n))
-                metrics = jax.device_get(placement.unreplicate(metrics))
-                seconds = time.time() - tic
-                g_mask = g_steps(step, n, config.n_critic)
-                check_finite(metrics, g_mask, step)
-                step += n
-                record = {"step": step, "epoch": epoch + 1, **summarize_chunk(metrics, g_mask),
-                          "steps_per_s": n / seconds, "wall_time": time.time() - start_time}
-                if main:
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                bar.update(n)
-                bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
-                if checkpoint_due(config, step, steps_per_epoch, total) or stop.signum is not None:
-                    checkpoints.save(placement.unreplicate(state), config, position(step))
-                    saved_step = step
-            bar.close()
-            if main and step == epoch_end and ((epoch + 1) % config.sample_every == 0 or step == total):
-                path = samples.save(placement.unreplicate(state), epoch + 1)
-                tqdm.write(f"Save some samples to {path}.")
-            if stop.signum is not None:
-                checkpoints.wait()
-                checkpoints.close()
-                where = (f"saved the checkpoint at {describe(position(step) | {'step': step})}"
-                         if saved_step == step else "nothing new to save")
-                raise TrainingStopped(stop.signum, f"stopped at step {step}: {where} in {checkpoints.directory}; "
-                                                   f"run the same command again to resume")
-    checkpoints.wait()
-    checkpoints.close()
+    try:
+        with StopRequest() as stop:
+            while step < total:
+                epoch = step // steps_per_epoch
+                epoch_end = min((epoch + 1) * steps_per_epoch, total)
+                bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
+                           desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True)
+                while step < epoch_end and stop.signum is None:
+                    n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
+                    tic = time.time()
+                    state, metrics = chunk_fn(state, *feed.chunk(epoch, step - epoch * steps_per_epoch, n),
+                                              jnp.int32(n))
+                    metrics = jax.device_get(placement.unreplicate(metrics))
+                    seconds = time.time() - tic
+                    g_mask = g_steps(step, n, config.n_critic)
+                    check_finite(metrics, g_mask, step)
+                    step += n
+                    record = {"step": step, "epoch": epoch + 1, **summarize_chunk(metrics, g_mask),
+                              "steps_per_s": n / seconds, "wall_time": time.time() - start_time}
+                    log.write(record)
+                    bar.update(n)
+                    bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
+                    if checkpoint_due(config, step, steps_per_epoch, total) or stop.signum is not None:
+                        checkpoints.save(placement.unreplicate(state), config, position(step))
+                        saved_step = step
+                bar.close()
+                if main and step == epoch_end:
+                    end_of_epoch(config, placement.unreplicate(state), epoch + 1, step, step == total, samples, log)
+                if stop.signum is not None:
+                    checkpoints.wait()
+                    where = (f"saved the checkpoint at {describe(position(step) | {'step': step})}"
+                             if saved_step == step else "nothing new to save")
+                    raise TrainingStopped(stop.signum, f"stopped at step {step}: {where} in "
+                                                       f"{checkpoints.directory}; run the same command again to resume")
+        checkpoints.wait()
+    finally:
+        feed.close()
+        log.close()
+        checkpoints.close()
+    if main:
+        plot_curves(log.path, os.path.join(workdir, "curves.png"), f"{config.loss} on {config.dataset}")
     say(f"Finished {total} steps in {time.time() - start_time:.1f} s; "
         f"checkpoint at step {step} in {checkpoints.directory}.")
     return placement.unreplicate(state)
+
+
+def end_of_epoch(config: Config, state: GANState, epoch: int, step: int, last: bool, samples: Samples,
+                 log: RunLog) -> None:
+    """The sample grid (or toy plot) and the evaluation of an epoch, as the config asks."""
+    if epoch % config.sample_every == 0 or last:
+        path = samples.save(state, epoch)
+        log.image("samples", path, step)
+        tqdm.write(f"Save some samples to {path}.")
+    if config.eval_every and (epoch % config.eval_every == 0 or last) and has_metrics(config):
+        metrics = evaluate(lambda z: samples.generate(state, z), config, seed=config.seed,
+                           kid_subsets=KID_SUBSETS_DURING_TRAINING)
+        log.write({"step": step, "epoch": epoch, **metrics})
+        tqdm.write(f"Evaluation at step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                                                              if not k.endswith(("_std", "_real", "_total"))))
 
 
 def _next_multiple(step: int, every: int) -> int:
