@@ -1,0 +1,76 @@
+"""Where a training step's time goes: a jax.profiler trace of one compiled chunk, summed per XLA op.
+
+    python experiments/profile_step.py --config=--preset=hw6-gan --chunk 2 [--top 30]
+
+Reads the trace back with jax.profiler.ProfileData (no TensorBoard/xprof needed) and prints the
+host-side XLA events (thunks: convolutions, fusions, dots, copies) with their total time and share,
+so that a speed-up starts from a measurement rather than a guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+
+from bench_steps import prepare, time_chunk  # noqa: E402
+
+
+# Events that wrap the ops (the executor, pool waits): counted once per op already.
+WRAPPERS = ("ThunkExecutor", "SlinkyThreadPool", "TfrtCpu", "PjRt")
+
+
+def describe(hlo: str, name: str) -> str:
+    """The HLO instruction that calls fusion `name`: its result shape and, for a conv or dot inside, the op."""
+    for line in hlo.splitlines():
+        if line.lstrip().lstrip("%").startswith(name + " = "):
+            shape = line.split("=", 1)[1].split("fusion(")[0].split("(")[0].strip()
+            calls = line.split("calls=")[-1].split(",")[0].strip() if "calls=" in line else ""
+            body = hlo.split(calls + " ", 1)[1].split("\n}", 1)[0] if calls and calls + " " in hlo else ""
+            ops = [op for op in ("convolution", "dot") if f" {op}(" in body]
+            return f"{shape} {'+'.join(ops)}"
+    return ""
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="--preset=hw6-gan", help="ganjax.train flags")
+    p.add_argument("--chunk", type=int, default=2)
+    p.add_argument("--top", type=int, default=30)
+    a = p.parse_args()
+    _, _, state, compiled, args, _ = prepare(a.config, a.chunk)
+    hlo = compiled.as_text()
+    state, _ = time_chunk(compiled, state, args)
+    with tempfile.TemporaryDirectory() as d:
+        with jax.profiler.trace(d):
+            state, wall = time_chunk(compiled, state, args)
+        path = glob.glob(os.path.join(d, "**", "*.xplane.pb"), recursive=True)[0]
+        data = jax.profiler.ProfileData.from_file(path)
+    total, count = collections.Counter(), collections.Counter()
+    for plane in data.planes:
+        for line in plane.lines:
+            for ev in line.events:
+                total[(plane.name, line.name, ev.name)] += ev.duration_ns
+                count[(plane.name, line.name, ev.name)] += 1
+    print(f"chunk of {a.chunk} steps: {wall:.2f} s wall")
+    # Events of the thread lines (XLA runs thunks on the caller and on Eigen pool threads).
+    per_op = collections.Counter()
+    for (plane, line, name), ns in total.items():
+        if "/host:CPU" in plane and "python" not in line.lower() and not name.startswith(WRAPPERS):
+            per_op[name] += ns
+    busy = sum(per_op.values()) or 1
+    print(f"{'ms':>9s} {'share':>6s}  op (summed over host threads, {busy / 1e6:.0f} ms busy)")
+    for name, ns in per_op.most_common(a.top):
+        print(f"{ns / 1e6:9.1f} {100 * ns / busy:5.1f}%  {name[:40]:40s} {describe(hlo, name)[:80]}")
+
+
+if __name__ == "__main__":
+    main()
