@@ -28,6 +28,7 @@ from ganjax.config import Config
 from ganjax.errors import UserError
 from ganjax.state import GANState
 
+TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a checkpoint being written
 FORMAT = 1  # bump when the layout of the saved items changes
 
 # Settings that fix the shapes of the state or the meaning of the step: a resumed run must match.
@@ -72,6 +73,8 @@ class Checkpoints:
         if read_only and not os.path.isdir(self.directory):
             raise UserError(f"no checkpoints in {os.path.abspath(workdir)} (expected {self.directory}); "
                             f"point --workdir at the folder of a training run")
+        if not read_only:
+            remove_unfinished(self.directory)
         # Readers (generate, evaluate) neither create, clean up nor delete anything.
         options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
                                                cleanup_tmp_directories=not read_only,
@@ -164,6 +167,17 @@ class Checkpoints:
             shutil.rmtree(target, ignore_errors=True)
             os.replace(os.path.join(self.directory, str(step)), target)
         self.manager.reload()
+
+def remove_unfinished(directory: str) -> list[str]:
+    """Deletes the temporary folders of saves that never finished (a process killed while orbax
+    wrote them); orbax only renames a checkpoint to its step once it is complete."""
+    if not os.path.isdir(directory) or jax.process_index() != 0:
+        return []
+    unfinished = [name for name in os.listdir(directory) if TMP_MARKER in name]
+    for name in unfinished:
+        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    return unfinished
+
 
 def delete_checkpoints(workdir: str) -> None:
     """Removes every checkpoint of a workdir (for --restart); call before opening a manager on it."""
