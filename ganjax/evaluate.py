@@ -11,7 +11,7 @@ import os
 import sys
 
 from ganjax.config import Parser
-from ganjax.errors import UserError
+from ganjax.errors import UserError, run_command
 
 
 def parse_args(argv: list[str] | None):
@@ -27,29 +27,28 @@ def parse_args(argv: list[str] | None):
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_args(argv)
-        from ganjax.evaluation import evaluate, has_metrics
-        from ganjax.generate import generate
-        from ganjax.inference import load_generator
+def _run(argv: list[str] | None) -> int | None:
+    args = parse_args(argv)
+    from ganjax.evaluation import evaluate, has_metrics
+    from ganjax.generate import generate
+    from ganjax.inference import load_generator
 
-        gen = load_generator(args.workdir, args.step)
-        if not has_metrics(gen.config):
-            raise UserError(f"no sample-quality metric for --dataset={gen.config.dataset} at "
-                            f"{gen.config.resolution}px / {gen.config.channels} channel(s): metrics exist for "
-                            f"toy data and 32x32 digits")
-        metrics = evaluate(lambda z: generate(gen, z, progress=False), gen.config, args.seed, args.kid_subsets)
-        result = {"step": gen.step, "dataset": gen.config.dataset, "loss": gen.config.loss, "seed": args.seed,
-                  "metrics": metrics}
-        out = args.out or os.path.join(args.workdir, "eval.json")
-        with open(out, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"step {gen.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()) + f" -> {out}")
-    except UserError as e:
-        print(f"ganjax.evaluate: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    gen = load_generator(args.workdir, args.step)
+    if not has_metrics(gen.config):
+        raise UserError(f"no sample-quality metric for --dataset={gen.config.dataset} at "
+                        f"{gen.config.resolution}px / {gen.config.channels} channel(s): metrics exist for "
+                        f"toy data and 32x32 digits")
+    metrics = evaluate(lambda z: generate(gen, z, progress=False), gen.config, args.seed, args.kid_subsets)
+    result = {"step": gen.step, "dataset": gen.config.dataset, "loss": gen.config.loss, "seed": args.seed,
+              "metrics": metrics}
+    out = args.out or os.path.join(args.workdir, "eval.json")
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"step {gen.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()) + f" -> {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("ganjax.evaluate", lambda: _run(argv))
 
 
 if __name__ == "__main__":

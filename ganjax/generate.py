@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ganjax.config import Parser
-from ganjax.errors import UserError
+from ganjax.errors import UserError, run_command
 
 BATCH = 250  # images per compiled G call
 
@@ -119,56 +119,52 @@ def pack_tgz(paths: list[str], out: str) -> str:
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int | None:
+    args = parse_args(argv)
+    from ganjax.inference import draw_z, load_generator
+    from ganjax.visualize import save_image_grid, save_toy_plot
+
+    if args.from_torch:
+        from ganjax.torch_import import load_torch_generator
+        gen, out = load_torch_generator(args.from_torch), args.out or "generated"
+    else:
+        gen = load_generator(args.workdir, args.step)
+        out = args.out or os.path.join(args.workdir, "generated")
     try:
-        args = parse_args(argv)
-        from ganjax.inference import draw_z, load_generator
-        from ganjax.visualize import save_image_grid, save_toy_plot
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create --out={out}: {e.strerror or e}") from None
+    key = jax.random.PRNGKey(args.seed)
+    z = load_z(args.z, gen.z_dim) if args.z else np.asarray(draw_z(key, args.n, gen.z_dim))
+    samples = generate(gen, z)
+    written = []
+    if gen.kind == "toy":
+        from ganjax.data.toy import make_toy
 
-        if args.from_torch:
-            from ganjax.torch_import import load_torch_generator
-            gen, out = load_torch_generator(args.from_torch), args.out or "generated"
-        else:
-            gen = load_generator(args.workdir, args.step)
-            out = args.out or os.path.join(args.workdir, "generated")
-        try:
-            os.makedirs(out, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create --out={out}: {e.strerror or e}") from None
-        key = jax.random.PRNGKey(args.seed)
-        z = load_z(args.z, gen.z_dim) if args.z else np.asarray(draw_z(key, args.n, gen.z_dim))
-        samples = generate(gen, z)
-        written = []
-        if gen.kind == "toy":
-            from ganjax.data.toy import make_toy
+        np.save(os.path.join(out, "samples.npy"), samples)
+        written.append(os.path.join(out, "samples.npy"))
+        data = make_toy(gen.config.dataset, 2500, gen.config.seed)
+        written.append(save_toy_plot(samples, data, os.path.join(out, "samples.png"),
+                                     title=f"{len(samples)} samples of G (step {gen.step}) over the data"))
+    else:
+        paths = write_images(samples, out, args.format)
+        written.append(f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else paths[0])
+        if args.tar:
+            written.append(pack_tgz(paths, out))
+        if args.grid:
+            nrow = math.ceil(math.sqrt(len(samples)))
+            written.append(save_image_grid(samples, os.path.join(out, "grid.png"), nrow=nrow))
+        for spherical, name in ((False, "linear"), (True, "slerp")):
+            if args.interpolate:
+                zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
+                path = os.path.join(out, f"interpolate_{name}.png")
+                written.append(save_image_grid(generate(gen, zi, False), path, nrow=args.interpolate))
+    source = args.from_torch or f"{args.workdir} step {gen.step}"
+    print(f"Generated {len(samples)} samples with G from {source}: " + ", ".join(written))
 
-            np.save(os.path.join(out, "samples.npy"), samples)
-            written.append(os.path.join(out, "samples.npy"))
-            data = make_toy(gen.config.dataset, 2500, gen.config.seed)
-            written.append(save_toy_plot(samples, data, os.path.join(out, "samples.png"),
-                                         title=f"{len(samples)} samples of G (step {gen.step}) over the data"))
-        else:
-            paths = write_images(samples, out, args.format)
-            written.append(f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else paths[0])
-            if args.tar:
-                written.append(pack_tgz(paths, out))
-            if args.grid:
-                nrow = math.ceil(math.sqrt(len(samples)))
-                written.append(save_image_grid(samples, os.path.join(out, "grid.png"), nrow=nrow))
-            for spherical, name in ((False, "linear"), (True, "slerp")):
-                if args.interpolate:
-                    zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
-                    path = os.path.join(out, f"interpolate_{name}.png")
-                    written.append(save_image_grid(generate(gen, zi, False), path, nrow=args.interpolate))
-        source = args.from_torch or f"{args.workdir} step {gen.step}"
-        print(f"Generated {len(samples)} samples with G from {source}: " + ", ".join(written))
-    except UserError as e:
-        print(f"ganjax.generate: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ganjax.generate: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("ganjax.generate", lambda: _run(argv))
 
 
 if __name__ == "__main__":

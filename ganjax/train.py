@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from ganjax.config import build_parser, config_from_args
-from ganjax.errors import UserError
+from ganjax.errors import UserError, run_command
 
 
 def parse_args(argv: list[str] | None):
@@ -30,27 +30,23 @@ def parse_args(argv: list[str] | None):
     return config_from_args(args), args.restart, args.step
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        config, restart, step = parse_args(argv)
-        from ganjax.stopping import TrainingStopped  # after parsing: --help stays fast
-        from ganjax.trainer import TrainingDiverged, train
+def _run(argv: list[str] | None) -> int | None:
+    config, restart, step = parse_args(argv)
+    from ganjax.stopping import TrainingStopped  # after parsing: --help stays fast
+    from ganjax.trainer import TrainingDiverged, train
 
-        try:
-            train(config, restart=restart, resume_step=step)
-        except TrainingDiverged as e:
-            print(f"ganjax.train: {e}", file=sys.stderr)
-            return 1
-        except TrainingStopped as e:
-            print(f"ganjax.train: {e}", file=sys.stderr)
-            return e.exit_code
-    except UserError as e:
-        print(f"ganjax.train: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ganjax.train: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    try:
+        train(config, restart=restart, resume_step=step)
+    except TrainingDiverged as e:
+        print(f"ganjax.train: {e}", file=sys.stderr)
+        return 1
+    except TrainingStopped as e:
+        print(f"ganjax.train: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("ganjax.train", lambda: _run(argv))
 
 
 if __name__ == "__main__":
