@@ -68,6 +68,7 @@ class Config:
     sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run")
     eval_every: int = _f(1, "Score G's samples every this many epochs with the dataset's metrics (toy mode coverage, digit FD / KID; ganjax.evaluation) into metrics.jsonl; 0: never.", "run")
     tensorboard: bool = _f(True, "Also log scalars and sample grids as TensorBoard events in <workdir>/tensorboard.", "run")
+    compile_cache: typing.Optional[str] = _f(None, "Folder of JAX's persistent compilation cache, so a rerun or resume skips compiling (auto: $JAX_COMPILATION_CACHE_DIR, else ~/.cache/ganjax/xla; none: off).", "run")
     ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run")
     ckpt_epochs: int = _f(1, "Save a checkpoint every this many epochs (0: never at epoch ends).", "run")
     keep: int = _f(3, "Checkpoints kept in <workdir>/checkpoints (the oldest are deleted).", "run")

@@ -27,7 +27,7 @@ from ganjax.data import Dataset, load_dataset
 from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import UserError
 from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics
-from ganjax import parallel
+from ganjax import compile_cache, parallel
 from ganjax.state import GAN, GANState, create_state, make_gan, seed_keys
 from ganjax.steps import apply_net, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
@@ -161,6 +161,7 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
     A first SIGINT / SIGTERM saves at the next chunk boundary and raises TrainingStopped.
     Trains on `config.devices` devices (all by default) of every process; the result and the
     checkpoints are the same single copy of the state whatever the number of devices."""
+    compile_cache.enable(config.compile_cache)
     parallel.initialize(config.coordinator, config.num_processes, config.process_id, config.init_timeout)
     placement = parallel.place(config.devices, config.batch_size)
     main = parallel.is_main_process()

@@ -1,3 +1,11 @@
+import os
+import tempfile
+
+# One persistent compilation cache for the whole session, subprocesses included (they inherit the
+# environment): many tests compile the same tiny programs. Set before jax is imported.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="ganjax-tests-xla-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
 import pytest
 
 from ganjax.config import Config, resolve

