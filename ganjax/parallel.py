@@ -83,9 +83,11 @@ def sync(name: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Placement:
-    """The devices of a run: `devices` of this process, `count` in all processes together."""
+    """The devices of a run: `devices` of this process (the `process`-th), `count` in all
+    processes together."""
     devices: tuple
     count: int
+    process: int = 0
 
     @property
     def axis_name(self) -> str | None:
@@ -119,10 +121,22 @@ class Placement:
         """One copy of `tree` per local device (a leading device axis); unchanged on a single device."""
         if self.axis_name is None:
             return jax.device_put(tree, self.devices[0])
-        mesh = jax.sharding.Mesh(np.array(self.devices), (AXIS,))
-        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
         stack = lambda x: np.broadcast_to(np.asarray(x), (len(self.devices),) + np.shape(x))
-        return jax.device_put(jax.tree.map(stack, tree), sharding)
+        return jax.tree.map(self.shard, jax.tree.map(stack, tree))
+
+    @property
+    def local_slots(self) -> np.ndarray:
+        """Positions of this process's devices on the pmap axis (process after process, as in
+        `_pmap_devices`): device slot g trains on rows g*b .. (g+1)*b-1 of each global batch."""
+        return self.process * len(self.devices) + np.arange(len(self.devices))
+
+    def shard(self, stacked: np.ndarray):
+        """One array per local device (`stacked`'s leading axis, in `devices` order) onto those
+        devices; on a single device, stacked[0] on it."""
+        if self.axis_name is None:
+            return jax.device_put(stacked[0], self.devices[0])
+        mesh = jax.sharding.Mesh(np.array(self.devices), (AXIS,))
+        return jax.device_put(stacked, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS)))
 
     def unreplicate(self, tree):
         """The copy on this process's first device (all copies are equal), as host arrays: what is
@@ -146,7 +160,7 @@ def place(requested: int | None, batch_size: int) -> Placement:
         sizes = " or ".join(str(s) for s in (smaller, smaller + count) if s > 0)
         raise UserError(f"--batch_size={batch_size} does not split over {count} devices; use a multiple of "
                         f"{count} ({sizes}), or fewer --devices")
-    return Placement(tuple(local[:n]), count)
+    return Placement(tuple(local[:n]), count, jax.process_index())
 
 
 def device_slice(x, axis_name: str | None):

@@ -153,6 +153,17 @@ def resume(config: Config, checkpoints: Checkpoints, template: GANState, positio
     return state
 
 
+def load_shared_dataset(config: Config, main: bool) -> Dataset:
+    """load_dataset, by process 0 first when there are several: a folder or tfds dataset is then
+    decoded into its cache once, and the other processes (on a shared file system) read it."""
+    if not main:
+        parallel.sync("ganjax-dataset")
+    dataset = load_dataset(config)
+    if main:
+        parallel.sync("ganjax-dataset")
+    return dataset
+
+
 def train(config: Config, *, progress: bool = True, restart: bool = False,
           resume_step: int | None = None) -> GANState:
     """Trains to the configured number of steps, resuming from the workdir's latest checkpoint
@@ -167,7 +178,7 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
     main = parallel.is_main_process()
     if not restart and os.path.isdir(checkpoint_dir(config.workdir)):
         check_checkpoint(config, resume_step)  # fail before loading data or writing anything
-    dataset = load_dataset(config)
+    dataset = load_shared_dataset(config, main)
     workdir = prepare_workdir(config.workdir)
     if restart and main:
         delete_checkpoints(workdir)
@@ -193,10 +204,10 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
         return state
 
     on_device = config.data_on_device
-    if on_device is None:
-        on_device = fits_on_device(dataset.array.nbytes)
+    if on_device is None:  # several processes stream: each reads only its devices' rows
+        on_device = jax.process_count() == 1 and fits_on_device(dataset.array.nbytes)
     feed = (OnDevice if on_device else Streamed)(dataset.array, seed_keys(config.seed)[2], config.batch_size,
-                                                 config.chunk_size, placement.replicate)
+                                                 config.chunk_size, placement)
     samples = Samples(gan, config, dataset, workdir)
     n_epoch = -(-total // steps_per_epoch)
     hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""

@@ -109,3 +109,11 @@ def test_short_toy_run_writes_a_plot(tmp_path):
                  f"--workdir={tmp_path}"])
     assert code == 0
     assert (tmp_path / "samples" / "epoch_002.png").exists()  # 4 steps per epoch: the run ends in epoch 2
+
+
+def test_compile_cache_flag_puts_the_compiled_programs_in_that_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # cache even tiny programs
+    result = run_cli("--dataset=toy:1d", "--steps=2", "--toy_size=256", "--batch_size=64", "--mlp_width=16",
+                     "--eval_every=0", f"--workdir={tmp_path / 'run'}", f"--compile_cache={tmp_path / 'xla'}")
+    assert result.returncode == 0, result.stderr
+    assert any(name.startswith("jit_") for name in os.listdir(tmp_path / "xla"))  # not $JAX_COMPILATION_CACHE_DIR

@@ -30,12 +30,12 @@ def launch(out, flags: str, devices: int = 8):
 
 def finish(process, timeout=600):
     try:
-        _, err = process.communicate(timeout=timeout)
+        out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
     assert process.returncode == 0, err[-3000:]
-    return err
+    return out + err
 
 
 def run(out, flags: str, devices: int = 8) -> dict:
@@ -82,13 +82,14 @@ def test_batch_that_does_not_split_over_the_devices_is_one_line(tmp_path):
 # --- one host, several devices -----------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flags", [
-    "--loss=gan --d_norm=batch",  # batch norm in G and D: statistics of the global batch
-    "--loss=wgan-gp --n_critic=2",  # per-sample gradient penalty (global eps), n_critic
-], ids=["gan-batchnorm", "wgan-gp"])  # (weight clipping is elementwise: the same on every device)
-def test_eight_devices_follow_one_device(tmp_path, flags):
+@pytest.mark.parametrize("flags,eight_flags", [
+    ("--loss=gan --d_norm=batch", ""),  # batch norm in G and D: statistics of the global batch
+    # per-sample gradient penalty (global eps), n_critic; data streamed to each device's slice
+    ("--loss=wgan-gp --n_critic=2", "--data_on_device=false"),
+], ids=["gan-batchnorm", "wgan-gp-streamed"])  # (weight clipping is elementwise: the same on every device)
+def test_eight_devices_follow_one_device(tmp_path, flags, eight_flags):
     one = launch(tmp_path / "1.npz", f"--steps=8 --devices=1 --workdir={tmp_path}/one {flags}")
-    eight = launch(tmp_path / "8.npz", f"--steps=8 --devices=8 --workdir={tmp_path}/eight {flags}")
+    eight = launch(tmp_path / "8.npz", f"--steps=8 --devices=8 --workdir={tmp_path}/eight {flags} {eight_flags}")
     finish(one), finish(eight)
     assert_same_run(dict(np.load(tmp_path / "1.npz")), dict(np.load(tmp_path / "8.npz")))
 
@@ -121,11 +122,12 @@ def test_two_processes_follow_one_process(tmp_path, devices_per_process):
     workers = [launch(tmp_path / f"p{i}.npz", f"{flags} --workdir={tmp_path}/multi --coordinator=127.0.0.1:{port} "
                       f"--num_processes=2 --process_id={i} --init_timeout=120", devices=devices_per_process)
                for i in range(2)]
-    for process in [single, *workers]:
-        finish(process)
+    finish(single)
+    first, _ = finish(workers[0]), finish(workers[1])
     assert_same_run(dict(np.load(tmp_path / "single.npz")), dict(np.load(tmp_path / "p0.npz")))
     assert not (tmp_path / "p1.npz").exists()  # only process 0 reports
     assert sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["4", "8"]
+    assert "streamed from the host" in first  # several processes stream: each reads only its devices' rows
 
 
 def test_peer_that_never_arrives_ends_the_process_with_one_line(tmp_path):

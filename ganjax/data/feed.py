@@ -4,10 +4,12 @@ The training chunk (`ganjax.steps.train_chunk`) gathers batch `start + i` of an 
 `data[perm[(start + i) * B : (start + i + 1) * B]]`. Both feeds hand it `(data, perm, start)`:
 
 - `OnDevice`: the uint8 dataset lives on the device once; per chunk only `start` changes.
-- `Streamed`: for data larger than device memory (or `--data_on_device=false`). The host gathers
-  the K batches of the next chunk from its (memory-mapped) array in epoch order and sends them;
-  the chunk then reads them with the identity order from position 0. The next chunk is gathered
-  and transferred in a background thread while the current one trains (prefetch).
+- `Streamed`: for data larger than device memory (or `--data_on_device=false`; the default of
+  multi-process runs). The host gathers the K batches of the next chunk from its (memory-mapped)
+  array in epoch order and sends each device only its slices of them; the chunk reads them
+  through a fixed index (`block_order`) from position 0. Each process reads only the rows that
+  its own devices train on: the data are sharded over processes and devices. The next chunk is
+  gathered and transferred in a background thread while the current one trains (prefetch).
 The batches, and so the trained parameters, are the same in both (tested).
 """
 
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax.data import epoch_permutation
+from ganjax.parallel import Placement
 
 DEVICE_SHARE = 0.5  # stream when the dataset needs more than this share of a device's memory
 
@@ -35,8 +38,8 @@ def fits_on_device(nbytes: int, device=None) -> bool:
 class OnDevice:
     """The whole dataset on the device(s); per epoch one permutation computed there."""
 
-    def __init__(self, array: np.ndarray, data_key, batch_size: int, chunk_size: int, put):
-        self.data, self.key, self.n = put(array), data_key, len(array)
+    def __init__(self, array: np.ndarray, data_key, batch_size: int, chunk_size: int, placement: Placement):
+        self.data, self.key, self.n = placement.replicate(array), data_key, len(array)
         self._perm = jax.jit(epoch_permutation, static_argnums=2)
         self._epoch, self._epoch_perm = None, None
 
@@ -50,13 +53,23 @@ class OnDevice:
         pass
 
 
-class Streamed:
-    """Chunks of chunk_size batches gathered on the host and sent ahead of use."""
+def block_order(chunk_size: int, count: int, per_device: int) -> np.ndarray:
+    """The index through which the chunk reads a streamed block: the chunk takes slice g (of
+    `per_device` rows) of global batch i at positions i*B + g*b .. of the index (ganjax.steps.
+    gather_batch), and device g holds its slices of the K batches back to back, so the index maps
+    i*B + g*b + j to i*b + j, the same on every device."""
+    local = np.arange(chunk_size)[:, None, None] * per_device + np.arange(per_device)[None, None, :]
+    return np.broadcast_to(local, (chunk_size, count, per_device)).reshape(-1).astype(np.int32)
 
-    def __init__(self, array: np.ndarray, data_key, batch_size: int, chunk_size: int, put):
-        self.array, self.key, self.batch, self.k, self.put = array, data_key, batch_size, chunk_size, put
+
+class Streamed:
+    """Chunks of chunk_size batches gathered on the host, each device's slices only, sent ahead of use."""
+
+    def __init__(self, array: np.ndarray, data_key, batch_size: int, chunk_size: int, placement: Placement):
+        self.array, self.key, self.batch, self.k, self.placement = array, data_key, batch_size, chunk_size, placement
         self.steps_per_epoch = len(array) // batch_size
-        self.identity = put(np.arange(chunk_size * batch_size, dtype=np.int32))
+        self.per_device = placement.per_device(batch_size)
+        self.order = jnp.asarray(block_order(chunk_size, placement.count, self.per_device))
         self._perm = jax.jit(epoch_permutation, static_argnums=2)
         self._perms: dict[int, np.ndarray] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ganjax-prefetch")
@@ -67,12 +80,26 @@ class Streamed:
             self._perms = {epoch: np.asarray(self._perm(self.key, epoch, len(self.array)))}
         return self._perms[epoch]
 
+    def rows(self, epoch: int, position: int) -> np.ndarray:
+        """(local devices, K, b) indices into the array of this process's slices of batches
+        position .. position+K-1 of epoch; -1 past the end of the epoch's order."""
+        order, b = self._epoch_order(epoch), self.per_device
+        starts = (position + np.arange(self.k))[None, :] * self.batch + self.placement.local_slots[:, None] * b
+        at = starts[..., None] + np.arange(b)
+        return np.where(at < len(order), order[np.minimum(at, len(order) - 1)], -1)
+
+    def host_block(self, epoch: int, position: int) -> np.ndarray:
+        """(local devices, K*b, ...): each local device's slices of batches position ..
+        position+K-1 of epoch, back to back (zeros past the epoch); reads only those rows."""
+        rows = self.rows(epoch, position)
+        block = np.zeros(rows.shape + self.array.shape[1:], self.array.dtype)
+        valid = rows >= 0
+        unique, inverse = np.unique(rows[valid], return_inverse=True)  # sorted reads: mmap-friendly
+        block[valid] = self.array[unique][inverse]
+        return block.reshape((len(rows), -1) + self.array.shape[1:])
+
     def _gather(self, epoch: int, position: int):
-        """The device array of batches position .. position+K-1 of epoch (zeros past the epoch)."""
-        rows = self._epoch_order(epoch)[position * self.batch:(position + self.k) * self.batch]
-        block = np.zeros((self.k * self.batch,) + self.array.shape[1:], self.array.dtype)
-        block[:len(rows)] = self.array[np.sort(rows)][np.argsort(np.argsort(rows))]  # sorted reads: mmap-friendly
-        return self.put(block)
+        return self.placement.shard(self.host_block(epoch, position))
 
     def chunk(self, epoch: int, position: int, n: int):
         if self._next is not None and self._next[0] == (epoch, position):
@@ -81,7 +108,7 @@ class Streamed:
             data = self._gather(epoch, position)
         following = (epoch, position + n) if position + n < self.steps_per_epoch else (epoch + 1, 0)
         self._next = (following, self._pool.submit(self._gather, *following))
-        return data, self.identity, jnp.int32(0)
+        return data, self.order, jnp.int32(0)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
