@@ -36,7 +36,7 @@ from ganjax.trainer import train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 COMMON = dict(arch="mlp", z_dim=2, mlp_width=256, mlp_depth=3, batch_size=256, chunk_size=500,
-              sample_every=10_000, ckpt_every=0, ckpt_epochs=0)
+              sample_every=10_000, eval_every=0, tensorboard=False, ckpt_every=0, ckpt_epochs=0)
 LOSSES = {  # a 5,000-step CPU budget: learning rates above the papers' 100,000-step settings
     "gan": dict(loss="gan", optimizer="adam", lr=1e-3, beta1=0.5, beta2=0.9, n_critic=1),
     "wgan": dict(loss="wgan", optimizer="rmsprop", lr=5e-4, clip_value=0.01, n_critic=5),

@@ -81,6 +81,18 @@ def sync(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def agreed_stop(signum: int | None) -> int | None:
+    """The stop request of any process (the largest signal number), the same in every process,
+    so that a Ctrl-C or SIGTERM that reaches one process of a multi-host run stops all of them
+    at the same chunk boundary, where they save together (orbax's save needs every process).
+    One tiny all-gather per chunk; nothing to gather in a single process."""
+    if jax.process_count() == 1:
+        return signum
+    from jax.experimental import multihost_utils
+    agreed = int(np.max(multihost_utils.process_allgather(np.int32(signum or 0))))
+    return agreed or None
+
+
 @dataclasses.dataclass(frozen=True)
 class Placement:
     """The devices of a run: `devices` of this process (the `process`-th), `count` in all

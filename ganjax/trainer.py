@@ -226,12 +226,13 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
     saved_step = step if resumed is not None else None
     try:
         with StopRequest() as stop:
+            stopping = None  # the stop request agreed by all processes after the last chunk
             while step < total:
                 epoch = step // steps_per_epoch
                 epoch_end = min((epoch + 1) * steps_per_epoch, total)
                 bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
                            desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True)
-                while step < epoch_end and stop.signum is None:
+                while step < epoch_end and stopping is None:
                     n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
                     tic = time.time()
                     state, metrics = chunk_fn(state, *feed.chunk(epoch, step - epoch * steps_per_epoch, n),
@@ -246,17 +247,18 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
                     log.write(record)
                     bar.update(n)
                     bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
-                    if checkpoint_due(config, step, steps_per_epoch, total) or stop.signum is not None:
+                    stopping = parallel.agreed_stop(stop.signum)
+                    if checkpoint_due(config, step, steps_per_epoch, total) or stopping is not None:
                         checkpoints.save(placement.unreplicate(state), config, position(step))
                         saved_step = step
                 bar.close()
                 if main and step == epoch_end:
                     end_of_epoch(config, placement.unreplicate(state), epoch + 1, step, step == total, samples, log)
-                if stop.signum is not None:
+                if stopping is not None:
                     checkpoints.wait()
                     where = (f"saved the checkpoint at {describe(position(step) | {'step': step})}"
                              if saved_step == step else "nothing new to save")
-                    raise TrainingStopped(stop.signum, f"stopped at step {step}: {where} in "
+                    raise TrainingStopped(stopping, f"stopped at step {step}: {where} in "
                                                        f"{checkpoints.directory}; run the same command again to resume")
         checkpoints.wait()
     finally:

@@ -5,9 +5,11 @@ jax reads the CPU device count (XLA_FLAGS) at import, so every layout runs in a 
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -128,6 +130,31 @@ def test_two_processes_follow_one_process(tmp_path, devices_per_process):
     assert not (tmp_path / "p1.npz").exists()  # only process 0 reports
     assert sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["4", "8"]
     assert "streamed from the host" in first  # several processes stream: each reads only its devices' rows
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path):
+    """SIGTERM to process 1 only: both save together at one chunk boundary and exit 143 (alone,
+    process 0 would wait in the next chunk for a peer that had left)."""
+    flags = ["--dataset=toy:ring8", "--toy_size=1000", "--batch_size=8", "--mlp_width=64", "--z_dim=2",
+             "--chunk_size=5", "--steps=100000", "--ckpt_every=0", "--ckpt_epochs=0", "--eval_every=0",
+             f"--workdir={tmp_path}", f"--coordinator=127.0.0.1:{free_port()}", "--num_processes=2",
+             "--init_timeout=120"]
+    workers = [subprocess.Popen([sys.executable, "-m", "ganjax.train", *flags, f"--process_id={i}"], env=env(1),
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        log, deadline = tmp_path / "metrics.jsonl", time.time() + 120
+        while not (log.exists() and log.stat().st_size > 0):  # process 0 logs its first chunk
+            assert all(w.poll() is None for w in workers) and time.time() < deadline, "training did not start"
+            time.sleep(0.1)
+        workers[1].send_signal(signal.SIGTERM)
+        errs = [w.communicate(timeout=120)[1] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert [w.returncode for w in workers] == [143, 143], errs
+    saved = sorted(os.listdir(tmp_path / "checkpoints"))
+    assert len(saved) == 1 and all(f"stopped at step {saved[0]}" in err for err in errs), errs
 
 
 def test_peer_that_never_arrives_ends_the_process_with_one_line(tmp_path):
