@@ -30,12 +30,10 @@ def enable(folder: str | None) -> str | None:
     process's first compilation, so the entry points call it first."""
     if folder == "none":
         return None
-    if folder is None and jax.config.jax_compilation_cache_dir:
-        return jax.config.jax_compilation_cache_dir
-    folder = os.path.abspath(os.path.expanduser(folder or default_dir()))
+    folder = os.path.abspath(os.path.expanduser(folder or jax.config.jax_compilation_cache_dir or default_dir()))
     if not writable(folder):
         return None
     jax.config.update("jax_compilation_cache_dir", folder)
-    if jax.config.jax_compilation_cache_max_size < 0:
+    if jax.config.jax_compilation_cache_max_size < 0:  # the cap applies to an inherited folder too
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return folder

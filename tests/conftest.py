@@ -1,5 +1,6 @@
 import os
 import tempfile
+import time
 
 # One persistent compilation cache for the whole session, subprocesses included (they inherit the
 # environment): many tests compile the same tiny programs. Set before jax is imported.
@@ -21,3 +22,12 @@ def small_config(**overrides) -> Config:
 @pytest.fixture
 def tiny():
     return small_config
+
+
+def wait_for_training(workdir, process, timeout=120):
+    log = os.path.join(workdir, "metrics.jsonl")
+    deadline = time.time() + timeout
+    while not (os.path.exists(log) and os.path.getsize(log) > 0):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "training did not start"
+        time.sleep(0.1)

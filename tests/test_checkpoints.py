@@ -18,7 +18,7 @@ from ganjax.inference import config_from_dict
 from ganjax.state import create_state, make_gan
 from ganjax.train import main
 from ganjax.trainer import train
-from tests.conftest import small_config
+from tests.conftest import small_config, wait_for_training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = dict(dataset="toy:ring8", toy_size=100, batch_size=8, mlp_width=16, mlp_depth=2, z_dim=2, chunk_size=4)
@@ -178,15 +178,6 @@ def start(workdir, *extra):
     env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.Popen([sys.executable, "-m", "ganjax.train", *SLOW_TOY, f"--workdir={workdir}", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-
-
-def wait_for_training(workdir, process, timeout=120):
-    log = os.path.join(workdir, "metrics.jsonl")
-    deadline = time.time() + timeout
-    while not (os.path.exists(log) and os.path.getsize(log) > 0):
-        assert process.poll() is None, process.communicate()
-        assert time.time() < deadline, "training did not start"
-        time.sleep(0.1)
 
 
 @pytest.mark.slow

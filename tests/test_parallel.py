@@ -9,13 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from ganjax.config import Config, resolve
 from ganjax.errors import UserError
+from tests.conftest import wait_for_training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = os.path.join(ROOT, "tests", "parallel_run.py")
@@ -143,10 +143,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path):
     workers = [subprocess.Popen([sys.executable, "-m", "ganjax.train", *flags, f"--process_id={i}"], env=env(1),
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     try:
-        log, deadline = tmp_path / "metrics.jsonl", time.time() + 120
-        while not (log.exists() and log.stat().st_size > 0):  # process 0 logs its first chunk
-            assert all(w.poll() is None for w in workers) and time.time() < deadline, "training did not start"
-            time.sleep(0.1)
+        wait_for_training(tmp_path, workers[0])  # process 0 logs its first chunk
         workers[1].send_signal(signal.SIGTERM)
         errs = [w.communicate(timeout=120)[1] for w in workers]
     finally:
