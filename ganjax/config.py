@@ -23,6 +23,7 @@ NORMS = ("batch", "instance", "layer", "none")
 OPTIMIZERS = ("adam", "rmsprop")
 DATASETS = ("digits", "toy:ring8", "toy:grid25", "toy:1d")
 DATASET_PATTERNS = ("folder:PATH", "tfds:NAME[:SPLIT]")  # checked by prefix
+DTYPES = ("float32", "bfloat16")
 
 
 def _f(default, help: str, group: str, choices=None):
@@ -42,6 +43,7 @@ class Config:
     mlp_width: int = _f(512, "Hidden units per MLP layer.", "model")
     mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model")
     d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: none for mlp; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS)
+    dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES)
     # --- optimization ---
     optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS)
     lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 1e-4, the homework's sample config, whose RMSprop for wgan is 2x the WGAN paper's 5e-5: see --preset=wgan-paper).", "optim")
@@ -114,6 +116,7 @@ def resolve(config: Config) -> Config:
     c = config
     _check_choice("loss", c.loss, LOSSES)
     _check_choice("g_loss", c.g_loss, G_LOSSES)
+    _check_choice("dtype", c.dtype, DTYPES)
     if not c.dataset.startswith(("folder:", "tfds:")):
         _check_choice("dataset", c.dataset, DATASETS + DATASET_PATTERNS)
     if c.dataset == "folder:":

@@ -34,6 +34,7 @@ def run_cli(*args, timeout=120):
     (["--preset=hw7"], "--preset"),
     (["--arch=dcgan", "--dataset=toy:ring8"], "needs image data"),
     (["--resolution=48"], "power of two"),
+    (["--dtype=float16"], "unknown --dtype=float16"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, words):
     result = run_cli(*args)

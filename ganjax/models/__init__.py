@@ -2,7 +2,15 @@
 
 Every model is a Flax module whose `apply(variables, x, train)` is a pure function; `train`
 selects batch statistics (True) or running statistics (False) in batch norm.
+
+Mixed precision (`--dtype=bfloat16`, as in Micikevicius et al. 2018, "Mixed Precision Training",
+with bfloat16 needing no loss scaling): every model keeps float32 parameters, casts them and its
+input to `dtype` for the matmuls and convolutions, normalizes with float32 statistics, and returns
+float32 (G's images, D's logits), so the losses, the gradient penalty's interpolates and norms, the
+gradients and the optimizer updates are float32.
 """
+
+import jax.numpy as jnp
 
 from ganjax.config import Config, data_kind, toy_dim
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -19,9 +27,10 @@ def data_shape(config: Config) -> tuple:
 def build_models(config: Config, axis_name: str | None = None):
     """(generator, discriminator) modules for a resolved config. `axis_name`: the pmap axis over
     which batch norm averages its statistics when training on several devices (None: one device)."""
+    dtype = jnp.dtype(config.dtype)
     if config.arch == "dcgan":
-        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name),
-                DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name))
+        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name, dtype),
+                DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name, dtype))
     output = "tanh" if data_kind(config.dataset) == "image" else None
-    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output),
-            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name))
+    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output, dtype),
+            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name, dtype))

@@ -12,6 +12,7 @@ since the homework's weights_init only touches Conv and BatchNorm layers.
 """
 
 import math
+from typing import Any
 
 import jax.numpy as jnp
 from flax import linen as nn
@@ -34,23 +35,24 @@ class DCGANGenerator(nn.Module):
     channels: int = 3
     features: int = 64
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
+    dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         n = num_blocks(self.resolution)
         width = self.features * 2 ** (n - 1)
-        x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init)(z)
-        x = nn.relu(make_norm("batch", train, self.axis_name)(x))
+        x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init, dtype=self.dtype)(z)
+        x = nn.relu(make_norm("batch", train, self.axis_name, self.dtype)(x))
         # PyTorch views the Linear output as (C, 4, 4); keep that order so weights map one to one.
         x = x.reshape(z.shape[0], width, 4, 4).transpose(0, 2, 3, 1)
         for _ in range(n - 1):
             width //= 2
             x = ConvTranspose2d(width, 5, stride=2, padding=2, output_padding=1, use_bias=False,
                                 kernel_init=conv_init)(x)
-            x = nn.relu(make_norm("batch", train, self.axis_name)(x))
+            x = nn.relu(make_norm("batch", train, self.axis_name, self.dtype)(x))
         x = ConvTranspose2d(self.channels, 5, stride=2, padding=2, output_padding=1, use_bias=False,
                             kernel_init=conv_init)(x)
-        return jnp.tanh(x)
+        return jnp.tanh(x.astype(jnp.float32))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -58,15 +60,17 @@ class DCGANDiscriminator(nn.Module):
     features: int = 64
     norm: str = "batch"
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
+    dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         n = num_blocks(self.resolution)
         width = self.features
+        x = x.astype(self.dtype)  # the convolutions run in the input's dtype
         x = nn.leaky_relu(Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x), 0.2)
         for _ in range(n - 1):
             width *= 2
             x = Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x)
-            x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name)(x), 0.2)
+            x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
         x = Conv2d(1, 4, stride=1, padding=0, kernel_init=conv_init)(x)
-        return x.reshape(x.shape[0])
+        return x.reshape(x.shape[0]).astype(jnp.float32)

@@ -2,7 +2,7 @@
 flattened images. ReLU in G, LeakyReLU(0.2) in D, as in the WGAN-GP toy experiments."""
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 from flax import linen as nn
 import jax.numpy as jnp
@@ -15,13 +15,14 @@ class MLPGenerator(nn.Module):
     width: int = 512
     depth: int = 3
     output: Optional[str] = None  # "tanh" for images in [-1, 1], None for unbounded toy data
+    dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         x = z
         for _ in range(self.depth):
-            x = nn.relu(nn.Dense(self.width)(x))
-        x = nn.Dense(math.prod(self.data_shape))(x)
+            x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(x))
+        x = nn.Dense(math.prod(self.data_shape), dtype=self.dtype)(x).astype(jnp.float32)
         if self.output == "tanh":
             x = jnp.tanh(x)
         return x.reshape((z.shape[0],) + tuple(self.data_shape))
@@ -32,11 +33,12 @@ class MLPDiscriminator(nn.Module):
     depth: int = 3
     norm: str = "none"
     axis_name: Optional[str] = None  # pmap axis for cross-device batch norm (set by build_models)
+    dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
         for _ in range(self.depth):
-            x = nn.Dense(self.width)(x)
-            x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name)(x), 0.2)
-        return nn.Dense(1)(x).reshape(x.shape[0])
+            x = nn.Dense(self.width, dtype=self.dtype)(x)
+            x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
+        return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)

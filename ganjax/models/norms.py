@@ -10,7 +10,7 @@ def scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def make_norm(kind: str, train: bool, axis_name: str | None = None):
+def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.float32):
     """A normalization layer by name, over the last (feature) axis.
 
     - batch: PyTorch BatchNorm semantics (momentum 0.1 = flax 0.9, eps 1e-5); batch statistics
@@ -19,15 +19,17 @@ def make_norm(kind: str, train: bool, axis_name: str | None = None):
     - instance: per sample and channel over the spatial axes (WGAN-GP's choice of the homework).
     - layer: per sample over all of its values, per-channel affine (WGAN-GP paper's suggestion).
     - none: identity.
+    `dtype` is the output's dtype; statistics are computed in float32 whatever it is (flax's
+    float32 reductions), and running statistics, scale and bias are stored in float32.
     """
     if kind == "batch":
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init,
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init, dtype=dtype,
                             axis_name=axis_name if train else None)
     if kind == "instance":
-        return nn.InstanceNorm(epsilon=1e-5, scale_init=scale_init)
+        return nn.InstanceNorm(epsilon=1e-5, scale_init=scale_init, dtype=dtype)
     if kind == "layer":
         return lambda x: nn.LayerNorm(epsilon=1e-5, reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1,
-                                      scale_init=scale_init)(x)
+                                      scale_init=scale_init, dtype=dtype)(x)
     if kind == "none":
         return lambda x: x
     raise ValueError(f"unknown norm {kind!r}")
