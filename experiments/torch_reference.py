@@ -132,7 +132,7 @@ def build(c: dict, data_shape: tuple):
 
 def gradient_penalty(d, real, fake):
     """E[(||grad D(x_hat)||_2 - 1)^2], x_hat = eps*x + (1-eps)*G(z), eps ~ U[0,1] per sample."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1))
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     grads, = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
     return ((grads.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
@@ -141,9 +141,9 @@ def gradient_penalty(d, real, fake):
 def train_step(c: dict, g, d, opt_g, opt_d, real):
     """One D step then one G step, as the homework (n_critic = 1)."""
     bce = nn.functional.binary_cross_entropy_with_logits
-    b = real.shape[0]
+    b, device = real.shape[0], real.device
     with torch.no_grad():  # the homework detaches G(z); no graph at all is the cheaper equivalent
-        fake = g(torch.randn(b, c["z_dim"]))
+        fake = g(torch.randn(b, c["z_dim"], device=device))
     r_logit, f_logit = d(real), d(fake)
     if c["loss"] == "gan":
         loss_d = (bce(r_logit, torch.ones_like(r_logit)) + bce(f_logit, torch.zeros_like(f_logit))) / 2
@@ -158,7 +158,7 @@ def train_step(c: dict, g, d, opt_g, opt_d, real):
         for p in d.parameters():
             p.data.clamp_(-c["clip_value"], c["clip_value"])
 
-    f_logit = d(g(torch.randn(b, c["z_dim"])))
+    f_logit = d(g(torch.randn(b, c["z_dim"], device=device)))
     loss_g = bce(f_logit, torch.ones_like(f_logit)) if c["loss"] == "gan" else -f_logit.mean()
     g.zero_grad()
     loss_g.backward()
@@ -166,30 +166,43 @@ def train_step(c: dict, g, d, opt_g, opt_d, real):
     return loss_d.item(), loss_g.item()
 
 
-def random_batch(c: dict, data_shape: tuple):
+def random_batch(c: dict, data_shape: tuple, device: str = "cpu"):
     """A real batch of the right shape (NCHW in [-1, 1] for images, N(0, 1) points for toy data)."""
     b = c["batch_size"]
     if len(data_shape) == 3:
         h, w, ch = data_shape
-        return torch.rand(b, ch, h, w) * 2 - 1
-    return torch.randn((b,) + tuple(data_shape))
+        return torch.rand(b, ch, h, w, device=device) * 2 - 1
+    return torch.randn((b,) + tuple(data_shape), device=device)
 
 
 class Runner:
-    """Built once per configuration, so that timing calls can be interleaved with ganjax's."""
+    """Built once per configuration, so that timing calls can be interleaved with ganjax's.
 
-    def __init__(self, c: dict, data_shape: tuple, seed: int = 0, threads: int | None = None):
+    device: "cpu" or "cuda". On CUDA, cuDNN picks its fastest algorithms (cudnn.benchmark) and
+    float32 matmuls may use TF32 as XLA's do by default, so both sides run the same arithmetic.
+    dtype "bfloat16": PyTorch's mixed precision (torch.autocast), weights and gradients float32,
+    the counterpart of ganjax's --dtype=bfloat16."""
+
+    def __init__(self, c: dict, data_shape: tuple, seed: int = 0, threads: int | None = None,
+                 device: str = "cpu", dtype: str = "float32"):
         torch.set_num_threads(threads or os.cpu_count())
         torch.manual_seed(seed)
-        self.c = c
+        if device == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+        self.c, self.device = c, device
         self.nets = build(c, data_shape)
-        self.real = random_batch(c, data_shape)
+        for net in self.nets[:2]:
+            net.to(device)  # in place: the optimizers keep the same parameters
+        self.real = random_batch(c, data_shape, device)
+        self.autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
 
     def run(self, steps: int) -> float:
         """Seconds for `steps` train steps (each ends in .item(), a host sync, as the homework's logging)."""
         tic = time.perf_counter()
-        for _ in range(steps):
-            train_step(self.c, *self.nets, self.real)
+        with self.autocast:
+            for _ in range(steps):
+                train_step(self.c, *self.nets, self.real)
         return time.perf_counter() - tic
 
 
