@@ -13,9 +13,8 @@ in its own subprocess (so that its peak RSS is its own); on a GPU all run in one
 memory is the device's: XLA's memory_analysis() of the chunk and torch.cuda.max_memory_allocated().
 For each configuration:
   1. compiles ganjax's training chunk of --steps steps ahead of time (the compile time) and runs
-     it once; its FLOPs per step come from XLA's cost_analysis() of that chunk (the scan body is
-     counted once, so it is one step; it counts what XLA runs, including the zero taps of the
-     sub-pixel transposed convolutions); peak RSS is read here, before PyTorch has allocated;
+     it once; the FLOPs per step come from XLA's cost analysis of one lowered train_step
+     (`step_flops`); peak RSS is read here, before PyTorch has allocated;
   2. builds the PyTorch port (experiments/torch_reference.py) and runs one warm-up step;
   3. alternates --repeat times: one ganjax chunk, then --steps PyTorch steps per thread count,
      and keeps the medians, so both see the same machine load;
@@ -91,6 +90,24 @@ def device_mb(compiled) -> float | None:
     return total / 2 ** 20
 
 
+def step_flops(gan, state) -> float:
+    """FLOPs of one train_step: XLA's cost analysis of the step as lowered, before optimization.
+    Backend-independent in what it counts: convolutions are counted over the input positions
+    they really read (a transposed convolution's inserted zeros are not counted), and on CPU the
+    zero taps of the sub-pixel kernels are (ganjax.models.conv runs them). The compiled program's
+    own cost analysis would not do: on a GPU, cuDNN convolutions are custom calls it counts as 0."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+    from ganjax.steps import train_step
+
+    real = jnp.zeros((gan.batch_size,) + gan.data_shape, jnp.float32)
+    cost = jax.jit(functools.partial(train_step, gan)).lower(state, real).cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("flops", float("nan")))
+
+
 def run_one(arch: str, loss: str, batch: int, dtype: str, steps: int, repeat: int, torch_threads: list[int]) -> dict:
     """All measurements of one configuration."""
     import dataclasses
@@ -101,9 +118,7 @@ def run_one(arch: str, loss: str, batch: int, dtype: str, steps: int, repeat: in
     peak = matmul_gflops(dtype)
     flags = f"{flags_of(arch, loss, batch)} --dtype={dtype}"
     config, gan, state, compiled, args, compile_s = prepare(flags, steps)
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", float("nan")))
+    flops = step_flops(gan, state)
     state, _ = time_chunk(compiled, state, args)
     rss_ganjax = peak_rss_mb()
     try:

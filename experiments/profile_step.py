@@ -3,8 +3,9 @@
     python experiments/profile_step.py --config=--preset=hw6-gan --chunk 2 [--top 30]
 
 Reads the trace back with jax.profiler.ProfileData (no TensorBoard/xprof needed) and prints the
-host-side XLA events (thunks: convolutions, fusions, dots, copies) with their total time and share,
-so that a speed-up starts from a measurement rather than a guess.
+XLA ops (convolutions, fusions, dots, copies) with their total time and share, so that a speed-up
+starts from a measurement rather than a guess. On CPU these are the host threads' thunks; on a GPU
+the device's "XLA Ops" line (one event per HLO op, cuDNN convolutions as custom calls).
 """
 
 from __future__ import annotations
@@ -61,15 +62,25 @@ def main():
                 total[(plane.name, line.name, ev.name)] += ev.duration_ns
                 count[(plane.name, line.name, ev.name)] += 1
     print(f"chunk of {a.chunk} steps: {wall:.2f} s wall")
-    # Events of the thread lines (XLA runs thunks on the caller and on Eigen pool threads).
+    gpu = any(plane.startswith("/device:GPU") for plane, _, _ in total)
     per_op = collections.Counter()
+    device_lines = sorted({line for plane, line, _ in total if plane.startswith("/device:GPU")})
+    if gpu:
+        print("device lines:", ", ".join(device_lines))
+    # One event per HLO op on the device's "XLA Ops" line; without it, the kernels on its streams.
+    op_lines = {"XLA Ops"} if "XLA Ops" in device_lines else {n for n in device_lines if n.startswith("Stream")}
     for (plane, line, name), ns in total.items():
-        if "/host:CPU" in plane and "python" not in line.lower() and not name.startswith(WRAPPERS):
+        if gpu:
+            if plane.startswith("/device:GPU") and line in op_lines:
+                per_op[name] += ns
+        # CPU: events of the thread lines (XLA runs thunks on the caller and on Eigen pool threads).
+        elif "/host:CPU" in plane and "python" not in line.lower() and not name.startswith(WRAPPERS):
             per_op[name] += ns
     busy = sum(per_op.values()) or 1
-    print(f"{'ms':>9s} {'share':>6s}  op (summed over host threads, {busy / 1e6:.0f} ms busy)")
+    where = "on the device" if gpu else "summed over host threads"
+    print(f"{'ms':>9s} {'share':>6s}  op ({where}, {busy / 1e6:.1f} ms busy)")
     for name, ns in per_op.most_common(a.top):
-        print(f"{ns / 1e6:9.1f} {100 * ns / busy:5.1f}%  {name[:40]:40s} {describe(hlo, name)[:80]}")
+        print(f"{ns / 1e6:9.2f} {100 * ns / busy:5.1f}%  {name[:40]:40s} {describe(hlo, name)[:80]}")
 
 
 if __name__ == "__main__":
