@@ -31,6 +31,7 @@ PyTorch is optional: without it only the ganjax columns are filled.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -91,27 +92,43 @@ def device_mb(compiled) -> float | None:
 
 
 def step_flops(gan, state) -> float:
-    """FLOPs of one train_step: XLA's cost analysis of the step as lowered, before optimization.
-    Backend-independent in what it counts: convolutions are counted over the input positions
-    they really read (a transposed convolution's inserted zeros are not counted), and on CPU the
-    zero taps of the sub-pixel kernels are (ganjax.models.conv runs them). The compiled program's
-    own cost analysis would not do: on a GPU, cuDNN convolutions are custom calls it counts as 0."""
+    """FLOPs of one train_step, the same on every machine: XLA's cost analysis of the step lowered
+    for the CPU, with the networks' convolutions as lax convolutions (conv_impl="xla", what GPUs
+    run), which XLA counts over the input positions they really read (a transposed convolution's
+    inserted zeros are not counted; neither are the zero taps that the CPU's sub-pixel form
+    runs). Neither the compiled program's count (cuDNN convolutions are custom calls counted as
+    0 on a GPU) nor a GPU lowering's (no cost analysis through the CUDA plugin) would do."""
     import functools
 
     import jax
     import jax.numpy as jnp
     from ganjax.steps import train_step
 
-    real = jnp.zeros((gan.batch_size,) + gan.data_shape, jnp.float32)
-    cost = jax.jit(functools.partial(train_step, gan)).lower(state, real).cost_analysis()
+    nets = {name: getattr(gan, name) for name in ("generator", "discriminator")}
+    gan = dataclasses.replace(gan, **{name: net.clone(conv_impl="xla") for name, net in nets.items()
+                                      if hasattr(net, "conv_impl")})
+    cpu = jax.devices("cpu")[0]
+    real = jax.device_put(jnp.zeros((gan.batch_size,) + gan.data_shape, jnp.float32), cpu)
+    lowered = jax.jit(functools.partial(train_step, gan)).lower(jax.device_put(state, cpu), real)
+    cost = lowered.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost.get("flops", float("nan")))
+    return float(cost["flops"])
+
+
+def recount(row: dict) -> dict:
+    """A bench row with its FLOP figures counted again by step_flops (rows measured before the
+    FLOPs were counted so, or on a GPU through a program that could not count them)."""
+    from bench_steps import make_state
+
+    _, gan, state = make_state(row["flags"])
+    flops = step_flops(gan, state)
+    sps = row["steps_per_s"]
+    return {**row, "gflop_per_step": round(flops / 1e9, 3), "gflop_per_s": round(flops * sps / 1e9, 2),
+            "peak_share": round(flops * sps / 1e9 / row["peak_gflop_per_s"], 4)}
 
 
 def run_one(arch: str, loss: str, batch: int, dtype: str, steps: int, repeat: int, torch_threads: list[int]) -> dict:
     """All measurements of one configuration."""
-    import dataclasses
-
     import jax
     from bench_steps import prepare, time_chunk
 
@@ -209,12 +226,20 @@ def main():
                    help="seconds after which no further configuration is started (those left are listed)")
     p.add_argument("--out", default=RESULTS, help="folder of bench.jsonl and bench.md")
     p.add_argument("--table", metavar="JSONL", help="only print the table of the rows in JSONL (e.g. bench.jsonl)")
+    p.add_argument("--recount", action="store_true",
+                   help="with --table: count each row's FLOPs again with step_flops (on this machine: the "
+                        "count does not depend on it) and rewrite JSONL")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: arch,loss,batch,dtype of one subprocess run
     a = p.parse_args()
     threads = [int(t) for t in a.torch_threads.split(",")]
     if a.table:
         with open(a.table) as f:
-            print(table([json.loads(line) for line in f if line.strip()]))
+            rows = [json.loads(line) for line in f if line.strip()]
+        if a.recount:
+            rows = [recount(r) for r in rows]
+            with open(a.table, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+        print(table(rows))
         return
     if a.xla_flags is not None:
         os.environ["XLA_FLAGS"] = a.xla_flags  # before jax is imported (below, or in the subprocesses)

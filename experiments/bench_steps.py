@@ -26,13 +26,18 @@ from ganjax.steps import train_chunk
 DEFAULT_CONFIGS = ["", "--loss=wgan", "--preset=hw6-gan", "--preset=hw6-wgan-gp"]
 
 
+def make_state(flags: str):
+    """(config, gan, fresh state) of the ganjax.train flags `flags`."""
+    config = parse_config(shlex.split(flags))
+    gan = make_gan(config)
+    return config, gan, create_state(gan, config.seed)
+
+
 def prepare(flags: str, chunk: int):
     """(config, gan, compiled chunk, its arguments, AOT compile seconds): the training chunk of
     `flags` compiled ahead of time on random uint8 data of the model's shape. Call as
     `state, metrics = compiled(state, *args)`; the state is donated, so thread it through."""
-    config = parse_config(shlex.split(flags))
-    gan = make_gan(config)
-    state = create_state(gan, config.seed)
+    config, gan, state = make_state(flags)
     n = config.batch_size * chunk
     data = jax.random.randint(jax.random.PRNGKey(0), (n,) + gan.data_shape, 0, 256).astype(jnp.uint8)
     args = (data, jnp.arange(n), jnp.int32(0), jnp.int32(chunk))

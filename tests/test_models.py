@@ -1,5 +1,7 @@
 """Shapes, layer structure and initialization of the networks."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,3 +76,24 @@ def test_mlp_models_for_toy_and_images():
     g, _ = build_models(cfg)
     x = g.apply(g.init(jax.random.PRNGKey(0), jnp.zeros((4, cfg.z_dim))), jnp.ones((4, cfg.z_dim)) * 50)
     assert x.shape == (4, 8, 8, 1) and float(jnp.abs(x).max()) <= 1.0  # tanh output for images
+
+
+def test_dcgan_conv_impls_compute_the_same_function():
+    """conv_impl="xla" (lax's own strided and transposed convolutions, what GPUs run) and the CPU
+    default (sub-pixel / space-to-depth forms) give the same outputs and gradients."""
+    z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 16, 16, 3), minval=-1, maxval=1)
+    for module, inp in ((DCGANGenerator(resolution=16, channels=3, features=8), z),
+                        (DCGANDiscriminator(resolution=16, features=8), x)):
+        variables = jax.jit(functools.partial(module.init, train=False))(jax.random.PRNGKey(2), inp)
+
+        def loss(params, m):
+            out, _ = m.apply({**variables, "params": params}, inp, train=True, mutable=["batch_stats"])
+            return jnp.sum(out ** 2), out
+
+        grad_fn = jax.jit(jax.value_and_grad(loss, has_aux=True), static_argnums=1)
+        (_, out), grads = grad_fn(variables["params"], module)
+        (_, out_xla), grads_xla = grad_fn(variables["params"], module.clone(conv_impl="xla"))
+        np.testing.assert_allclose(out_xla, out, rtol=1e-4, atol=1e-5)
+        for g, g_xla in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_xla)):
+            np.testing.assert_allclose(g_xla, g, rtol=1e-3, atol=1e-5)

@@ -36,6 +36,7 @@ class DCGANGenerator(nn.Module):
     features: int = 64
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
+    conv_impl: str = "auto"  # ganjax.models.conv: the sub-pixel form on CPU, lax's conv elsewhere
 
     @nn.compact
     def __call__(self, z, train: bool = True):
@@ -48,10 +49,10 @@ class DCGANGenerator(nn.Module):
         for _ in range(n - 1):
             width //= 2
             x = ConvTranspose2d(width, 5, stride=2, padding=2, output_padding=1, use_bias=False,
-                                kernel_init=conv_init)(x)
+                                kernel_init=conv_init, impl=self.conv_impl)(x)
             x = nn.relu(make_norm("batch", train, self.axis_name, self.dtype)(x))
         x = ConvTranspose2d(self.channels, 5, stride=2, padding=2, output_padding=1, use_bias=False,
-                            kernel_init=conv_init)(x)
+                            kernel_init=conv_init, impl=self.conv_impl)(x)
         return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -61,16 +62,17 @@ class DCGANDiscriminator(nn.Module):
     norm: str = "batch"
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
+    conv_impl: str = "auto"  # ganjax.models.conv: space-to-depth on CPU, lax's strided conv elsewhere
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         n = num_blocks(self.resolution)
         width = self.features
         x = x.astype(self.dtype)  # the convolutions run in the input's dtype
-        x = nn.leaky_relu(Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x), 0.2)
+        x = nn.leaky_relu(Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init, impl=self.conv_impl)(x), 0.2)
         for _ in range(n - 1):
             width *= 2
-            x = Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init)(x)
+            x = Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init, impl=self.conv_impl)(x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
-        x = Conv2d(1, 4, stride=1, padding=0, kernel_init=conv_init)(x)
+        x = Conv2d(1, 4, stride=1, padding=0, kernel_init=conv_init, impl=self.conv_impl)(x)
         return x.reshape(x.shape[0]).astype(jnp.float32)
