@@ -74,11 +74,13 @@ def test_structural_change_is_refused_naming_both_values(tmp_path):
 
 def test_safe_change_is_accepted_and_noted(tmp_path, capsys):
     train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
-    state = train(toy_config(steps=10, chunk_size=3, lr=2e-4, workdir=str(tmp_path)), progress=False)
+    state = train(toy_config(steps=10, chunk_size=3, lr=2e-4, dtype="bfloat16", workdir=str(tmp_path)),
+                  progress=False)
     out = capsys.readouterr().out
     assert "Resuming from the checkpoint at step 4" in out
     assert "changed --steps: 4 in the checkpoint, 10 now" in out
     assert "changed --lr: 0.0001 in the checkpoint, 0.0002 now" in out
+    assert "changed --dtype: 'float32' in the checkpoint, 'bfloat16' now" in out  # weights are float32 either way
     assert int(state.step) == 10
 
 
