@@ -197,7 +197,7 @@ def test_kernel_grad_paths_agree():
 
 
 @pytest.mark.usefixtures("matmul_kernel_grad")
-@pytest.mark.parametrize("impl", ["phase", "xla"])
+@pytest.mark.parametrize("impl", ["phase", "phase_exact", "xla"])
 def test_conv_transpose_matches_reference(impl):
     _check_batch(conv_transpose, ref_conv_transpose, ref_conv_transpose_vjp,
                  CT_CONFIGS, impl, seed=0)
@@ -242,6 +242,8 @@ def _data(seed, xshape, kshape):
 HIGHER_ORDER = [
     (conv_transpose, "phase", (2, 4, 4, 3), (5, 5, 3, 2), (2, 2, 1)),
     (conv_transpose, "phase", (1, 2, 5, 3), (3, 5, 3, 2), ((2, 3), (1, 2), (1, 0))),
+    (conv_transpose, "phase_exact", (2, 4, 4, 3), (5, 5, 3, 2), (2, 2, 1)),
+    (conv_transpose, "phase_exact", (1, 2, 5, 3), (3, 5, 3, 2), ((2, 3), (1, 2), (1, 0))),
     (conv2d, "space_to_depth", (2, 8, 8, 3), (4, 4, 3, 2), (2, 1)),
     (conv2d, "space_to_depth", (1, 7, 9, 2), (3, 5, 2, 3), ((2, 3), (1, 2))),
     (conv2d, "space_to_depth", (1, 5, 6, 2), (3, 3, 2, 2), (1, 1)),
