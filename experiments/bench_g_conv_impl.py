@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from bench_steps import make_state  # noqa: E402
+from bench_steps import chunk_args, make_state  # noqa: E402
 from ganjax.steps import train_chunk  # noqa: E402
 
 
@@ -37,10 +37,8 @@ def main():
     p.add_argument("--chunk", type=int, default=3, help="steps per timed chunk")
     p.add_argument("--repeat", type=int, default=7, help="timed chunks per form (medians kept)")
     a = p.parse_args()
-    config, gan, state = make_state(a.config)
-    n = config.batch_size * a.chunk
-    data = jax.random.randint(jax.random.PRNGKey(0), (n,) + gan.data_shape, 0, 256).astype(jnp.uint8)
-    args = (data, jnp.arange(n), jnp.int32(0), jnp.int32(a.chunk))
+    _, gan, state = make_state(a.config)
+    args = chunk_args(gan, a.chunk)
     compiled, finals = {}, {}
     for impl in a.impls.split(","):
         g = dataclasses.replace(gan, generator=gan.generator.clone(conv_impl=impl))

@@ -33,14 +33,20 @@ def make_state(flags: str):
     return config, gan, create_state(gan, config.seed)
 
 
+def chunk_args(gan, chunk: int) -> tuple:
+    """The arguments after the state of train_chunk(gan, chunk, ...): `chunk` batches of random
+    uint8 images of the model's shape, read in order."""
+    n = gan.batch_size * chunk
+    data = jax.random.randint(jax.random.PRNGKey(0), (n,) + gan.data_shape, 0, 256).astype(jnp.uint8)
+    return data, jnp.arange(n), jnp.int32(0), jnp.int32(chunk)
+
+
 def prepare(flags: str, chunk: int):
     """(config, gan, compiled chunk, its arguments, AOT compile seconds): the training chunk of
     `flags` compiled ahead of time on random uint8 data of the model's shape. Call as
     `state, metrics = compiled(state, *args)`; the state is donated, so thread it through."""
     config, gan, state = make_state(flags)
-    n = config.batch_size * chunk
-    data = jax.random.randint(jax.random.PRNGKey(0), (n,) + gan.data_shape, 0, 256).astype(jnp.uint8)
-    args = (data, jnp.arange(n), jnp.int32(0), jnp.int32(chunk))
+    args = chunk_args(gan, chunk)
     tic = time.perf_counter()
     compiled = jax.jit(functools.partial(train_chunk, gan, chunk), donate_argnums=0).lower(state, *args).compile()
     return config, gan, state, compiled, args, time.perf_counter() - tic

@@ -16,7 +16,6 @@ figure like the WGAN-GP paper's (seed 0's samples over the data, with D's or the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys

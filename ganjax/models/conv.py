@@ -273,6 +273,17 @@ def _conv_transpose_xla(x, kernel, s, p, op):
         lhs_dilation=s, dimension_numbers=_DN)
 
 
+def _phase_taps(size: int, k: int, sd: int, pd: int, od: int, r: int):
+    """Along one axis, phase r of a transposed conv: (taps m with r + s*m < k, stride-1 padding
+    (lo, hi) that yields its outputs q0 .. q1, their number)."""
+    m = _ceil_div(k - r, sd) if r < k else 0
+    q0, q1 = pd // sd, (od - 1 + pd) // sd
+    nq = q1 - q0 + 1
+    lo = m - 1 - q0                # output t reads x[t + q0 - (m-1) ...]
+    hi = nq + m - 1 - size - lo    # so that exactly nq outputs are produced (negative: a crop)
+    return m, (lo, hi), nq
+
+
 def _conv_transpose_phase(x, kernel, s, p, out):
     """Sub-pixel decomposition.
 
@@ -285,38 +296,23 @@ def _conv_transpose_phase(x, kernel, s, p, out):
     n, h, w, _ = x.shape
     kh, kw, cin, cout = kernel.shape
     sh, sw = s
-    mh, mw = _ceil_div(kh, sh), _ceil_div(kw, sw)
+    # Phase 0 has the most taps, M = ceil(k/s); every phase's sub-kernel is zero-padded to M.
+    mh, pad_h, qh = _phase_taps(h, kh, sh, p[0], out[0], 0)
+    mw, pad_w, qw = _phase_taps(w, kw, sw, p[1], out[1], 0)
     # Sub-kernels: kernel[r + s*m] -> (m, r); flip m; phases (rh, rw) go to the out axis.
     kp = jnp.pad(kernel, ((0, mh * sh - kh), (0, mw * sw - kw), (0, 0), (0, 0)))
     kp = kp.reshape(mh, sh, mw, sw, cin, cout)[::-1, :, ::-1]
     kp = kp.transpose(0, 2, 4, 1, 3, 5).reshape(mh, mw, cin, sh * sw * cout)
+    y = _s1_conv(x, kp, _pads((pad_h, pad_w)))
+    return _interleave_phases(y.reshape(n, qh, qw, sh, sw, cout).transpose(0, 1, 3, 2, 4, 5), p, out)
 
-    pads, qs = [], []
-    for size, m, sd, pd, od in ((h, mh, sh, p[0], out[0]), (w, mw, sw, p[1], out[1])):
-        q0 = pd // sd
-        q1 = (od - 1 + pd) // sd
-        nq = q1 - q0 + 1
-        lo = m - 1 - q0                   # output t reads x[t + q0 - (m-1) ...]
-        hi = nq + m - 1 - size - lo       # so that exactly nq outputs are produced
-        pads.append((lo, hi))             # negative padding crops (allowed by lax)
-        qs.append(nq)
-    y = _s1_conv(x, kp, _pads(pads))
-    qh, qw = qs
-    y = y.reshape(n, qh, qw, sh, sw, cout).transpose(0, 1, 3, 2, 4, 5)
-    y = y.reshape(n, qh * sh, qw * sw, cout)
-    # Flattened row (q - q0)*s + r  <->  o = q*s + r - p, so o = 0 sits at p mod s.
+
+def _interleave_phases(y, p, out):
+    """(n, qh, sh, qw, sw, c) phase outputs -> the (n, out_h, out_w, c) output (depth to space,
+    then the crop of the padding). Row (q - q0)*s + r <-> o = q*s + r - p, so o = 0 sits at p mod s."""
+    n, qh, sh, qw, sw, c = y.shape
     oh, ow = p[0] % sh, p[1] % sw
-    return y[:, oh:oh + out[0], ow:ow + out[1], :]
-
-
-def _phase_taps(size: int, k: int, sd: int, pd: int, od: int, r: int):
-    """Along one axis, phase r of a transposed conv: (taps m with r + s*m < k, stride-1 padding
-    (lo, hi) that yields its outputs q0 .. q1, their number)."""
-    m = _ceil_div(k - r, sd) if r < k else 0
-    q0, q1 = pd // sd, (od - 1 + pd) // sd
-    nq = q1 - q0 + 1
-    lo = m - 1 - q0
-    return m, (lo, nq + m - 1 - size - lo), nq
+    return y.reshape(n, qh * sh, qw * sw, c)[:, oh:oh + out[0], ow:ow + out[1], :]
 
 
 def _conv_transpose_phase_exact(x, kernel, s, p, out):
@@ -324,7 +320,7 @@ def _conv_transpose_phase_exact(x, kernel, s, p, out):
     (rh, rw) over exactly its taps kernel[rh + s*mh, rw + s*mw]: for k5 s2 the four phases have
     3x3, 3x2, 2x3 and 2x2 taps, 25 in all where the stacked form multiplies 36 (zeros included)."""
     n, h, w, _ = x.shape
-    kh, kw, cin, cout = kernel.shape
+    kh, kw, _, cout = kernel.shape
     sh, sw = s
     rows = []
     for rh in range(sh):
@@ -338,10 +334,7 @@ def _conv_transpose_phase_exact(x, kernel, s, p, out):
             sub = kernel[rh::sh, rw::sw][:mh, :mw][::-1, ::-1]  # taps m, flipped: a cross-correlation
             row.append(_s1_conv(x, sub, _pads((pad_h, pad_w))))
         rows.append(jnp.stack(row, axis=3))                      # (n, qh, qw, sw, cout)
-    y = jnp.stack(rows, axis=2)                                  # (n, qh, sh, qw, sw, cout)
-    y = y.reshape(n, qh * sh, qw * sw, cout)
-    oh, ow = p[0] % sh, p[1] % sw
-    return y[:, oh:oh + out[0], ow:ow + out[1], :]
+    return _interleave_phases(jnp.stack(rows, axis=2), p, out)  # (n, qh, sh, qw, sw, cout)
 
 
 # --------------------------------------------------------------------------------------
