@@ -10,7 +10,7 @@ from ganjax.generate import main
 
 
 class HomeworkGenerator(torch.nn.Module):
-    """The generator of the homework's sample code (REFERENCE.md), written as it is there."""
+    """The generator of the homework's sample code (ML2022Spring HW6), written as it is there."""
 
     def __init__(self, in_dim, feature_dim=64, channels=3, blocks=3):
         super().__init__()

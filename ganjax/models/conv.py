@@ -8,14 +8,14 @@ stride-1 convolution plus reshapes, so no lhs dilation appears in the forward pa
 any gradient. The stride-1 core carries hand-written VJPs (see ``_s1_conv``) because JAX's
 own second-order derivative of a convolution (the WGAN-GP double backward) contains a
 kernel-gradient convolution that XLA CPU runs pathologically slowly too (measured: 14 s
-for the DCGAN D block 8x8x256 -> 4x4x512, batch 64; experiments/bench_conv.py).
+for the DCGAN D block 8x8x256 -> 4x4x512, batch 64; experiments/bench/bench_conv.py).
 Every convolution these paths emit -- forward, gradients, and gradients of gradients -- is
 in XLA CPU's canonical form (NHWC input, HWIO kernel, stride 1, no dilation, no negative
 padding), with kernel flips/transposes materialized as explicit (kernel-sized) copies. That
 matters inside ``lax.scan`` / ``lax.cond`` (the training loop): XLA CPU only canonicalizes
 other forms (JAX's own transpose rules emit swapped in/out kernel axes and batch/feature-
 swapped kernel gradients) in the entry computation; in a nested computation it emits a
-generic loop instead, 3-50x slower (``experiments/bench_conv.py --nested``).
+generic loop instead, 3-50x slower (``python -m experiments.bench.bench_conv --nested``).
 On GPU (``impl="auto"`` off the CPU backend) plain lax convolutions are used: cuDNN handles
 transposed and strided convolutions natively.
 
@@ -229,8 +229,6 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, stride: IntOr2 = 1, padding:
     contributes ``x[i] * kernel[kh]`` to output ``i*s + kh - p``.
 
     impl: ``"phase"`` (sub-pixel decomposition, one stride-1 conv; fast on CPU),
-    ``"phase_exact"`` (the same phases as one stride-1 conv each, with exactly the taps each
-    phase has: 25 of the 36 multiplies of ``"phase"`` for k5 s2),
     ``"xla"`` (lhs-dilated ``conv_general_dilated``; use on GPU, cuDNN does it natively),
     ``"auto"`` (phase on the CPU backend, else xla). The phase path supports reverse-mode
     differentiation to any order (custom VJPs), not forward mode (``jax.jvp``/``jacfwd``).
@@ -257,11 +255,9 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, stride: IntOr2 = 1, padding:
         raise ValueError(
             f"conv_transpose: output size {out} is not positive for input {x.shape[1:3]}, "
             f"kernel {k}, stride {s}, padding {p}, output_padding {op}")
-    impl = _resolve_impl(impl, ("phase", "phase_exact", "xla"), "phase", "conv_transpose")
+    impl = _resolve_impl(impl, ("phase", "xla"), "phase", "conv_transpose")
     if impl == "xla":
         return _conv_transpose_xla(x, kernel, s, p, op)
-    if impl == "phase_exact":
-        return _conv_transpose_phase_exact(x, kernel, s, p, out)
     return _conv_transpose_phase(x, kernel, s, p, out)
 
 
@@ -275,7 +271,8 @@ def _conv_transpose_xla(x, kernel, s, p, op):
 
 def _phase_taps(size: int, k: int, sd: int, pd: int, od: int, r: int):
     """Along one axis, phase r of a transposed conv: (taps m with r + s*m < k, stride-1 padding
-    (lo, hi) that yields its outputs q0 .. q1, their number)."""
+    (lo, hi) that yields its outputs q0 .. q1, their number). The stacked form here needs phase 0
+    only; the per-phase form in experiments/bench/conv_phase_exact.py calls it for every r."""
     m = _ceil_div(k - r, sd) if r < k else 0
     q0, q1 = pd // sd, (od - 1 + pd) // sd
     nq = q1 - q0 + 1
@@ -313,28 +310,6 @@ def _interleave_phases(y, p, out):
     n, qh, sh, qw, sw, c = y.shape
     oh, ow = p[0] % sh, p[1] % sw
     return y.reshape(n, qh * sh, qw * sw, c)[:, oh:oh + out[0], ow:ow + out[1], :]
-
-
-def _conv_transpose_phase_exact(x, kernel, s, p, out):
-    """The sub-pixel decomposition of _conv_transpose_phase, with one stride-1 conv per phase
-    (rh, rw) over exactly its taps kernel[rh + s*mh, rw + s*mw]: for k5 s2 the four phases have
-    3x3, 3x2, 2x3 and 2x2 taps, 25 in all where the stacked form multiplies 36 (zeros included)."""
-    n, h, w, _ = x.shape
-    kh, kw, _, cout = kernel.shape
-    sh, sw = s
-    rows = []
-    for rh in range(sh):
-        mh, pad_h, qh = _phase_taps(h, kh, sh, p[0], out[0], rh)
-        row = []
-        for rw in range(sw):
-            mw, pad_w, qw = _phase_taps(w, kw, sw, p[1], out[1], rw)
-            if mh == 0 or mw == 0:  # k < s: this phase gets no taps
-                row.append(jnp.zeros((n, qh, qw, cout), x.dtype))
-                continue
-            sub = kernel[rh::sh, rw::sw][:mh, :mw][::-1, ::-1]  # taps m, flipped: a cross-correlation
-            row.append(_s1_conv(x, sub, _pads((pad_h, pad_w))))
-        rows.append(jnp.stack(row, axis=3))                      # (n, qh, qw, sw, cout)
-    return _interleave_phases(jnp.stack(rows, axis=2), p, out)  # (n, qh, sh, qw, sw, cout)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """ganjax against the PyTorch eager reference loop, measured side by side in the same process.
 
-    python experiments/bench.py                                   # the full grid (slow on 2 cores)
-    python experiments/bench.py --arch dcgan-64 --batch 64        # the homework's 64x64 DCGAN
-    python experiments/bench.py --arch mlp --batch 256 --steps 50 # the toy MLP
-    python experiments/bench.py --torch-threads 2,1               # PyTorch at several thread counts
-    python experiments/bench.py --dtype float32,bfloat16         # mixed precision too (for GPUs)
-    python experiments/bench.py --table experiments/results/bench.jsonl   # the table of earlier runs
+    python -m experiments.bench.bench                                   # the full grid (slow on 2 cores)
+    python -m experiments.bench.bench --arch dcgan-64 --batch 64        # the homework's 64x64 DCGAN
+    python -m experiments.bench.bench --arch mlp --batch 256 --steps 50 # the toy MLP
+    python -m experiments.bench.bench --torch-threads 2,1               # PyTorch at several thread counts
+    python -m experiments.bench.bench --dtype float32,bfloat16          # mixed precision too (for GPUs)
+    python -m experiments.bench.bench --table experiments/results/bench.jsonl   # the table of earlier runs
 
 Grid: arch (mlp: the `toy` preset; dcgan-32 / dcgan-64: the hw6-<loss> presets at that resolution,
 3 channels) x loss (gan, wgan, wgan-gp) x batch (64, 256) x dtype. On CPU each configuration runs
@@ -15,7 +15,7 @@ For each configuration:
   1. compiles ganjax's training chunk of --steps steps ahead of time (the compile time) and runs
      it once; the FLOPs per step come from XLA's cost analysis of one lowered train_step
      (`step_flops`); peak RSS is read here, before PyTorch has allocated;
-  2. builds the PyTorch port (experiments/torch_reference.py) and runs one warm-up step;
+  2. builds the PyTorch port (experiments/tools/torch_reference.py) and runs one warm-up step;
   3. alternates --repeat times: one ganjax chunk, then --steps PyTorch steps per thread count,
      and keeps the medians, so both see the same machine load;
   4. times a 2048x2048 matmul (8192x8192 on a GPU) in JAX in the step's dtype before and after
@@ -40,13 +40,11 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+from experiments import RESULTS
 
 ARCHS = ("mlp", "dcgan-32", "dcgan-64")
 LOSSES = ("gan", "wgan", "wgan-gp")
 BATCHES = (64, 256)
-RESULTS = os.path.join(HERE, "results")
 # On a GPU, JAX would otherwise take 75 % of its memory at start, leaving PyTorch a quarter.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
@@ -118,7 +116,7 @@ def step_flops(gan, state) -> float:
 def recount(row: dict) -> dict:
     """A bench row with its FLOP figures counted again by step_flops (rows measured before the
     FLOPs were counted so, or on a GPU through a program that could not count them)."""
-    from bench_steps import make_state
+    from experiments.bench.bench_steps import make_state
 
     _, gan, state = make_state(row["flags"])
     flops = step_flops(gan, state)
@@ -130,7 +128,7 @@ def recount(row: dict) -> dict:
 def run_one(arch: str, loss: str, batch: int, dtype: str, steps: int, repeat: int, torch_threads: list[int]) -> dict:
     """All measurements of one configuration."""
     import jax
-    from bench_steps import prepare, time_chunk
+    from experiments.bench.bench_steps import prepare, time_chunk
 
     peak = matmul_gflops(dtype)
     flags = f"{flags_of(arch, loss, batch)} --dtype={dtype}"
@@ -140,7 +138,8 @@ def run_one(arch: str, loss: str, batch: int, dtype: str, steps: int, repeat: in
     rss_ganjax = peak_rss_mb()
     try:
         import torch
-        import torch_reference
+
+        from experiments.tools import torch_reference
     except ImportError:  # torch not installed: ganjax only
         torch_reference = None
     runners, torch_device, torch_mb = {}, None, None
@@ -262,7 +261,7 @@ def main():
         steps = a.steps or default_steps[arch]
         try:
             if isolate:
-                cmd = [sys.executable, os.path.abspath(__file__), f"--one={arch},{loss},{batch},{dtype}",
+                cmd = [sys.executable, "-m", "experiments.bench.bench", f"--one={arch},{loss},{batch},{dtype}",
                        f"--repeat={a.repeat}", f"--torch-threads={a.torch_threads}", f"--steps={steps}"]
                 out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
                 row = json.loads(out.strip().splitlines()[-1])

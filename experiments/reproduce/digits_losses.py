@@ -6,7 +6,7 @@ wgan-gp's critic), so the gan and wgan rows are the README's default commands. A
 epoch the run scores 2,500 samples by the digit classifier's Frechet distance and KID
 (`ganjax.evaluation`, in metrics.jsonl), beside the real-vs-real value.
 
-    python experiments/digits_losses.py      # 30 epochs per loss: about 30 min on 2 CPU cores
+    python -m experiments.reproduce.digits_losses      # 30 epochs per loss: about 30 min on 2 CPU cores
 
 A finished run in --workdir is reused (its log holds the scores and training time); delete the
 workdir to train again.
@@ -19,15 +19,11 @@ import argparse
 import json
 import os
 import shutil
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ganjax.config import Config, resolve  # noqa: E402
-from ganjax.summaries import read_log  # noqa: E402
-from ganjax.trainer import train  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+from experiments import RESULTS
+from ganjax.config import Config, resolve
+from ganjax.summaries import read_log
+from ganjax.trainer import train
 
 
 def main():

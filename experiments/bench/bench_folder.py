@@ -7,7 +7,7 @@ config and loads the dataset from the cache (what a second training run pays bef
 The files were just written, so they are in the page cache: the rate is decode-bound, not
 disk-bound. Prints the figures and appends one JSON line to experiments/results/bench_folder.json.
 
-    python experiments/bench_folder.py [--n=71314] [--resolution=64] [--workers=auto]
+    python -m experiments.bench.bench_folder [--n=71314] [--resolution=64] [--workers=auto]
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ import numpy as np
 import PIL
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from ganjax.data.folder import default_workers, load_folder  # noqa: E402
+from experiments import RESULTS
+from ganjax.data.folder import default_workers, load_folder
 
 
 def synthesize(folder: str, n: int, side: int = 64, seed: int = 0) -> float:
@@ -48,9 +46,8 @@ def second_process_start(folder: str, resolution: int) -> float:
     code = ("from ganjax.config import Config, resolve; from ganjax.data import load_dataset; "
             f"d = load_dataset(resolve(Config(dataset='folder:{folder}', resolution={resolution}))); "
             "print(d.array.shape)")
-    env = dict(os.environ, PYTHONPATH=ROOT)
     tic = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return time.perf_counter() - tic
 
 
@@ -59,7 +56,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=71_314, help="images to synthesize")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
-    parser.add_argument("--out", default=os.path.join(ROOT, "experiments", "results", "bench_folder.json"))
+    parser.add_argument("--out", default=os.path.join(RESULTS, "bench_folder.json"))
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench_folder_")

@@ -1,4 +1,4 @@
-"""Figure 1 of the GAN paper (Goodfellow et al. 2014; the picture in the seed notes) from a real run.
+"""Figure 1 of the GAN paper (Goodfellow et al. 2014, "Generative Adversarial Nets") from a real run.
 
 A 1-D GAN (MLP, z_dim 1) learns N(2, 0.5^2). Four panels at four points of one training run:
 the data density (black dots), the generator's density (green), D(x) (blue dashes), and lines
@@ -6,7 +6,7 @@ from evenly spaced z (the lower line) to x = G(z). As training goes on p_g moves
 and D flattens towards 1/2. The stages are resumed checkpoints of one run, so the panels are
 exactly the states of a run trained in one go.
 
-    python experiments/gan_figure1.py            # ~1 min on 2 CPU cores
+    python -m experiments.reproduce.gan_figure1            # ~1 min on 2 CPU cores
 Writes experiments/results/gan_figure1.png and gan_figure1.json.
 """
 
@@ -16,21 +16,17 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ganjax.config import Config, resolve  # noqa: E402
-from ganjax.data.toy import ONE_D_MEAN, ONE_D_STD  # noqa: E402
-from ganjax.state import create_state, make_gan  # noqa: E402
-from ganjax.steps import apply_net  # noqa: E402
-from ganjax.trainer import train  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+from experiments import RESULTS
+from ganjax.config import Config, resolve
+from ganjax.data.toy import ONE_D_MEAN, ONE_D_STD
+from ganjax.state import create_state, make_gan
+from ganjax.steps import apply_net
+from ganjax.trainer import train
 
 
 def stage_curves(gan, state, xs, n_samples: int = 20000, seed: int = 0):

@@ -1,14 +1,14 @@
 """Mode coverage on the ring of 8 and the grid of 25 Gaussians: gan, wgan and wgan-gp, several seeds.
 
 MLPs as in the WGAN-GP paper's toy experiments (ReLU G, LeakyReLU D; width 256, 3 layers here to
-fit a CPU budget), batch 256, 2,500 samples scored by the VEEGAN definition (REFERENCE.md):
+fit a CPU budget), batch 256, 2,500 samples scored by the VEEGAN definition (Srivastava et al. 2017):
 modes covered, share of high-quality samples, reverse KL of the mode histogram. Settings per
 loss: Adam 1e-3 betas (0.5, 0.9) for gan and wgan-gp, with lambda 0.1 for wgan-gp (the WGAN-GP
 authors' toy script uses 0.1, not the 10 of images); RMSprop 5e-4, clip 0.01 and n_critic 5 for
 wgan. The learning rates are 10x the papers' so that 5,000 steps (not 100,000) reach a result.
 
-    python experiments/toy_modes.py                      # 2 datasets x 3 losses x 5 seeds
-    python experiments/toy_modes.py --seeds=1 --steps=2000 --datasets=toy:ring8
+    python -m experiments.reproduce.toy_modes                      # 2 datasets x 3 losses x 5 seeds
+    python -m experiments.reproduce.toy_modes --seeds=1 --steps=2000 --datasets=toy:ring8
 Writes experiments/results/toy_modes.{md,json,png}: the table (mean and std over seeds) and a
 figure like the WGAN-GP paper's (seed 0's samples over the data, with D's or the critic's contours).
 """
@@ -18,22 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ganjax.config import Config, resolve  # noqa: E402
-from ganjax.data.toy import make_toy  # noqa: E402
-from ganjax.evaluation import sample_metrics  # noqa: E402
-from ganjax.state import make_gan  # noqa: E402
-from ganjax.steps import apply_net  # noqa: E402
-from ganjax.trainer import train  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+from experiments import RESULTS
+from ganjax.config import Config, resolve
+from ganjax.data.toy import make_toy
+from ganjax.evaluation import sample_metrics
+from ganjax.state import make_gan
+from ganjax.steps import apply_net
+from ganjax.trainer import train
 COMMON = dict(arch="mlp", z_dim=2, mlp_width=256, mlp_depth=3, batch_size=256, chunk_size=500,
               sample_every=10_000, eval_every=0, tensorboard=False, ckpt_every=0, ckpt_epochs=0)
 LOSSES = {  # a 5,000-step CPU budget: learning rates above the papers' 100,000-step settings

@@ -6,7 +6,7 @@ jit on one device, pmap on several) on the first N local devices. Without GPUs i
 devices (XLA_FLAGS, set before jax is imported); they share the machine's cores, so CPU figures
 measure the overhead of the parallel program, not a speed-up.
 
-    python experiments/bench_scaling.py [--global_batch=64] [--per_device=8] [--chunks=3]
+    python -m experiments.bench.bench_scaling [--global_batch=64] [--per_device=8] [--chunks=3]
 
 Writes experiments/results/scaling.json, scaling.md (table) and scaling.png (plot).
 """
@@ -17,7 +17,6 @@ import argparse
 import functools
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -25,14 +24,12 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 import jax  # noqa: E402  (after XLA_FLAGS)
 import jax.numpy as jnp  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments import RESULTS  # noqa: E402
 from ganjax.config import Config, resolve  # noqa: E402
 from ganjax.data import epoch_permutation, load_dataset  # noqa: E402
 from ganjax.parallel import Placement  # noqa: E402
 from ganjax.state import create_state, make_gan  # noqa: E402
 from ganjax.steps import train_chunk  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def measure(n_devices: int, batch: int, args) -> dict:

@@ -1,13 +1,14 @@
 """The whole training step with G's transposed convolutions in each CPU form, timed alternately.
 
-    python experiments/bench_g_conv_impl.py [--config="--preset=hw6-gan --resolution=64 --channels=3"]
-                                            [--impls phase,phase_exact] [--chunk 3] [--repeat 7]
+    python -m experiments.bench.bench_g_conv_impl [--config="--preset=hw6-gan --resolution=64 --channels=3"]
+                                                  [--impls phase,phase_exact] [--chunk 3] [--repeat 7]
 
-ganjax.models.conv has two sub-pixel forms of PyTorch's ConvTranspose2d for the CPU: "phase" (the
+Two sub-pixel forms of PyTorch's ConvTranspose2d for the CPU: "phase" (ganjax.models.conv's
 default: all s*s phases as one stride-1 convolution over a zero-padded ceil(k/s)^2 kernel, 36
-multiplies per output group for k5 s2) and "phase_exact" (one convolution per phase with exactly
-its taps: 25). Each form's chunk is compiled once, then the chunks run in turn --repeat times on the
-same initial state, so that both see the same machine load; prints every time and the medians.
+multiplies per output group for k5 s2) and "phase_exact" (experiments/bench/conv_phase_exact.py:
+one convolution per phase with exactly its taps: 25). Each form's chunk is compiled once, then the
+chunks run in turn --repeat times on the same initial state, so that both see the same machine load;
+prints every time and the medians.
 """
 
 from __future__ import annotations
@@ -15,19 +16,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from bench_steps import chunk_args, make_state  # noqa: E402
-from ganjax.steps import train_chunk  # noqa: E402
+from experiments.bench.bench_steps import chunk_args, make_state
+from experiments.bench.conv_phase_exact import phase_exact_in_models
+from ganjax.steps import train_chunk
 
 
 def main():
@@ -43,7 +40,8 @@ def main():
     for impl in a.impls.split(","):
         g = dataclasses.replace(gan, generator=gan.generator.clone(conv_impl=impl))
         tic = time.perf_counter()
-        compiled[impl] = jax.jit(functools.partial(train_chunk, g, a.chunk)).lower(state, *args).compile()
+        with phase_exact_in_models():  # G's ConvTranspose2d accepts conv_impl="phase_exact" while traced
+            compiled[impl] = jax.jit(functools.partial(train_chunk, g, a.chunk)).lower(state, *args).compile()
         finals[impl] = jax.block_until_ready(compiled[impl](state, *args))[0]
         print(f"{impl}: compiled in {time.perf_counter() - tic:.1f} s", flush=True)
     times = {impl: [] for impl in compiled}

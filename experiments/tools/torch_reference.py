@@ -1,6 +1,6 @@
 """PyTorch eager port of the homework's training loop (ML2022Spring HW6), the baseline ganjax is timed against.
 
-Same networks layer for layer as ganjax (REFERENCE.md): the homework DCGAN G and D (4 resampling
+Same networks layer for layer as ganjax: the DCGAN G and D of the homework's sample code (4 resampling
 blocks at 64x64, 3 at 32x32) and the MLP G and D of ganjax/models/mlp.py for toy data; the same
 losses (gan: BCE with logits; wgan: RMSprop by default, every D weight clipped after each D step;
 wgan-gp: gradient penalty via torch.autograd.grad(create_graph=True), per-sample norm, instance
@@ -8,10 +8,10 @@ norm in D) and the same step as ganjax.steps: a D step (real and fake batch in t
 G run in train mode without a graph) then a G step (n_critic = 1). Settings come as the field
 names of ganjax's resolved `Config`, so a preset means the same on both sides.
 
-Optional dependency (`pip install torch==2.13.0` gives a CPU build). Used by experiments/bench.py;
+Optional dependency (`pip install torch==2.13.0` gives a CPU build). Used by experiments/bench/bench.py;
 alone it times one configuration:
 
-    python experiments/torch_reference.py --arch dcgan --resolution 64 --loss wgan-gp --steps 3
+    python -m experiments.tools.torch_reference --arch dcgan --resolution 64 --loss wgan-gp --steps 3
 """
 
 from __future__ import annotations

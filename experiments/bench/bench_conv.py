@@ -2,7 +2,7 @@
 
 Layers (float32, batch 64 by default, NHWC):
   * DCGAN generator block: ConvTranspose 512->256, 4x4 -> 8x8, k5 s2 p2 op1
-    (the REFERENCE "Stack facts" case): impl phase vs xla vs flax ``nn.ConvTranspose``.
+    (the layer XLA CPU runs pathologically slowly as an lhs-dilated conv): impl phase vs xla vs flax ``nn.ConvTranspose``.
   * DCGAN discriminator blocks: Conv2d k4 s2 p1, 64x64x3 -> 32x32x64 and
     8x8x256 -> 4x4x512, and the head k4 s1 p0 4x4x512 -> 1x1x1: impl space_to_depth vs
     xla, including the input gradient (training G through D) and a gradient-penalty double
@@ -11,7 +11,7 @@ Layers (float32, batch 64 by default, NHWC):
 Each function is jitted, warmed up (compile excluded), then timed with block_until_ready;
 the median of --repeats runs is reported (fewer for runs slower than --slow-s seconds).
 
-    .venv/bin/python experiments/bench_conv.py [--batch 64] [--repeats 5]
+    python -m experiments.bench.bench_conv [--batch 64] [--repeats 5]
 
 ``--nested``: instead, every convolution form that training uses -- conv_transpose (G) forward,
 input gradient and kernel gradient; conv2d (D: k4 s2 p1 blocks and the k4 s1 p0 head)
@@ -23,7 +23,7 @@ training loop runs its steps in a scan with a cond per step). XLA CPU compiles n
 computations differently from the entry computation (layout assignment), so a form can be
 fast plain and pathologically slow nested; the ``worst/plain`` column shows it.
 
-    .venv/bin/python experiments/bench_conv.py --nested [--sizes 32,64] [--only REGEX]
+    python -m experiments.bench.bench_conv --nested [--sizes 32,64] [--only REGEX]
 """
 
 from __future__ import annotations
@@ -32,18 +32,15 @@ import argparse
 import os
 import re
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax import lax  # noqa: E402
-
-from ganjax.models.conv import conv2d, conv_transpose  # noqa: E402
+from ganjax.models.conv import conv2d, conv_transpose
 
 
 def bench(fn, args, repeats, slow_s):

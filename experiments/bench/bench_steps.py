@@ -1,7 +1,7 @@
 """Steps/s of the compiled training chunk (K steps in one lax.scan) for a few configurations.
 
-    python experiments/bench_steps.py                       # the default run and the homework's 64x64 DCGAN
-    python experiments/bench_steps.py --config=--loss=wgan --chunk 10 --repeat 2
+    python -m experiments.bench.bench_steps                       # the default run and the homework's 64x64 DCGAN
+    python -m experiments.bench.bench_steps --config=--loss=wgan --chunk 10 --repeat 2
 
 Each configuration is the same `Config` the CLI builds (flags as for `python -m ganjax.train`);
 data are random uint8 images of the model's shape, so the figure is the step cost alone.

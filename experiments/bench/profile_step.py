@@ -1,6 +1,6 @@
 """Where a training step's time goes: a jax.profiler trace of one compiled chunk, summed per XLA op.
 
-    python experiments/profile_step.py --config=--preset=hw6-gan --chunk 2 [--top 30]
+    python -m experiments.bench.profile_step --config=--preset=hw6-gan --chunk 2 [--top 30]
 
 Reads the trace back with jax.profiler.ProfileData (no TensorBoard/xprof needed) and prints the
 XLA ops (convolutions, fusions, dots, copies) with their total time and share, so that a speed-up
@@ -14,15 +14,11 @@ import argparse
 import collections
 import glob
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jax
 
-import jax  # noqa: E402
-
-from bench_steps import prepare, time_chunk  # noqa: E402
+from experiments.bench.bench_steps import prepare, time_chunk
 
 
 # Events that wrap the ops (the executor, pool waits): counted once per op already.

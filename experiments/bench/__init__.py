@@ -1,0 +1,1 @@
+"""Benchmarks and profiling of ganjax (and of the PyTorch reference loop it is timed against)."""

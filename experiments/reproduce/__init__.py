@@ -1,0 +1,1 @@
+"""Reproductions of the results README.md cites (figures and tables in experiments/results/)."""
