@@ -2,15 +2,21 @@
 
 A checkpoint is a folder `<workdir>/checkpoints/<step>` with four items:
 
-- `generator`: G's params and batch statistics, all that `ganjax.generate` needs;
-- `train`: everything else (G's optimizer state, D's params, statistics and optimizer state,
+- `generator`: G's params and its other variable collections (batch statistics), all that
+  `ganjax.generate` needs;
+- `train`: everything else (G's optimizer state, D's params, collections and optimizer state,
   the step and the PRNG key), so that G alone loads without D or the optimizers;
 - `config`: the run's resolved `Config` as JSON, checked against the settings of a resumed run;
 - `meta`: the checkpoint format, the step and the position in the data (epoch, batch).
 
 Orbax writes each checkpoint into a temporary folder and renames it when complete, so a process
 killed during a save leaves no checkpoint that looks complete; `cleanup_tmp_directories` removes
-the leftovers on the next start. Orbax needs absolute paths (REFERENCE.md).
+the leftovers on the next start. Orbax's CheckpointManager needs absolute paths (a relative one
+fails in `wait_until_finished`).
+
+On disk a network is {"params": ..., <collection>: ..., ["opt_state": ...]}: its variable
+collections sit beside its params, as in flax's variables dict (format 1, unchanged since the
+first release).
 """
 
 from __future__ import annotations
@@ -24,40 +30,43 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
-from ganjax.config import Config
+from ganjax.config import FREE, PLACEMENT, STRUCTURAL, Config, resume_kind
 from ganjax.errors import UserError
 from ganjax.state import GANState
 
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a checkpoint being written
 FORMAT = 1  # bump when the layout of the saved items changes
 
-# Settings that fix the shapes of the state or the meaning of the step: a resumed run must match.
-STRUCTURAL = ("arch", "resolution", "channels", "features", "z_dim", "mlp_width", "mlp_depth", "loss",
-              "d_norm", "dataset", "toy_size", "optimizer", "batch_size", "seed")
-# Settings that only say how long to run or what to write: changed freely, noted in the log.
-SCHEDULE = ("n_epoch", "steps", "chunk_size", "sample_every", "ckpt_every", "ckpt_epochs", "keep", "workdir",
-            "cache_dir", "data_on_device", "eval_every", "tensorboard")
-# Where a run runs, not what it computes: a checkpoint moves freely between device counts and hosts.
-PLACEMENT = ("devices", "coordinator", "num_processes", "process_id", "init_timeout")
-
-
 def checkpoint_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def _net_tree(net: dict) -> dict:
+    """A network (a NetState as a state dict) as saved: its collections beside its params, and
+    a `batch_stats` entry always (empty without batch norm), as format 1 has it."""
+    return {"params": net["params"], "batch_stats": {}, **net["model_state"]}
+
+
+def _net_state_dict(tree: dict, opt_state) -> dict:
+    """Inverse of _net_tree: the NetState state dict (empty collections dropped)."""
+    collections = {k: v for k, v in tree.items()
+                   if k not in ("params", "opt_state") and not (isinstance(v, dict) and not v)}
+    return {"params": tree["params"], "model_state": collections, "opt_state": opt_state}
 
 
 def split_state(state: GANState) -> dict:
     """The state as the plain dicts that are saved: {'generator': ..., 'train': ...}."""
     tree = serialization.to_state_dict(state)
-    g = tree["g"]
-    generator = {"params": g["params"], "batch_stats": g["batch_stats"]}
-    train = {"g_opt_state": g["opt_state"], "d": tree["d"], "step": tree["step"], "key": tree["key"]}
-    return {"generator": generator, "train": train}
+    g, d = tree["g"], tree["d"]
+    return {"generator": _net_tree(g),
+            "train": {"g_opt_state": g["opt_state"], "d": {**_net_tree(d), "opt_state": d["opt_state"]},
+                      "step": tree["step"], "key": tree["key"]}}
 
 
 def join_state(template: GANState, generator: dict, train: dict) -> GANState:
     """Inverse of split_state, with `template` giving the pytree structure."""
-    tree = {"g": {**generator, "opt_state": train["g_opt_state"]}, "d": train["d"], "step": train["step"],
-            "key": train["key"]}
+    tree = {"g": _net_state_dict(generator, train["g_opt_state"]), "d": _net_state_dict(train["d"], train["d"]["opt_state"]),
+            "step": train["step"], "key": train["key"]}
     return serialization.from_state_dict(template, tree)
 
 
@@ -139,7 +148,7 @@ class Checkpoints:
         return join_state(template, restored["generator"], restored["train"])
 
     def restore_generator(self, template: dict, step: int | None = None) -> dict:
-        """G's {'params', 'batch_stats'} only; D and the optimizer states are not read."""
+        """G's {'params', <collections>} only; D and the optimizer states are not read."""
         step = self._check_step(step)
         return self._restore(step, generator=ocp.args.StandardRestore(_abstract(template)))["generator"]
 
@@ -168,15 +177,14 @@ class Checkpoints:
             os.replace(os.path.join(self.directory, str(step)), target)
         self.manager.reload()
 
-def remove_unfinished(directory: str) -> list[str]:
+def remove_unfinished(directory: str) -> None:
     """Deletes the temporary folders of saves that never finished (a process killed while orbax
     wrote them); orbax only renames a checkpoint to its step once it is complete."""
     if not os.path.isdir(directory) or jax.process_index() != 0:
-        return []
-    unfinished = [name for name in os.listdir(directory) if TMP_MARKER in name]
-    for name in unfinished:
-        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-    return unfinished
+        return
+    for name in os.listdir(directory):
+        if TMP_MARKER in name:
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
 def delete_checkpoints(workdir: str) -> None:
@@ -189,11 +197,11 @@ def config_changes(saved: dict, config: Config) -> tuple[list[str], list[str]]:
     each as 'name: saved -> new' lines."""
     structural, other = [], []
     for name, new in dataclasses.asdict(config).items():
-        old = saved.get(name)
-        if old == new or name not in saved and name in SCHEDULE or name in PLACEMENT:
+        old, kind = saved.get(name), resume_kind(name)
+        if old == new or kind == PLACEMENT or kind == FREE and name not in saved:
             continue
         line = f"--{name}: {old!r} in the checkpoint, {new!r} now"
-        (structural if name in STRUCTURAL else other).append(line)
+        (structural if kind == STRUCTURAL else other).append(line)
     return structural, other
 
 
@@ -211,5 +219,5 @@ def describe(meta: dict) -> str:
     return f"step {meta['step']} (epoch {meta.get('epoch', '?')}, batch {meta.get('batch', '?')})"
 
 
-__all__ = ["Checkpoints", "FORMAT", "STRUCTURAL", "SCHEDULE", "check_resume_config", "checkpoint_dir",
-           "config_changes", "delete_checkpoints", "describe", "join_state", "split_state"]
+__all__ = ["Checkpoints", "FORMAT", "check_resume_config", "checkpoint_dir", "config_changes", "delete_checkpoints",
+           "describe", "join_state", "split_state"]

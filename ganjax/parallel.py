@@ -95,19 +95,19 @@ def agreed_stop(signum: int | None) -> int | None:
 
 @dataclasses.dataclass(frozen=True)
 class Placement:
-    """The devices of a run: `devices` of this process (the `process`-th), `count` in all
-    processes together."""
-    devices: tuple
-    count: int
+    """The devices of a run: `local_devices` of this process (the `process`-th), and
+    `total_devices`, their number in all processes together."""
+    local_devices: tuple
+    total_devices: int
     process: int = 0
 
     @property
     def axis_name(self) -> str | None:
         """AXIS when the steps must average over devices; None on a single device (plain jit)."""
-        return AXIS if self.count > 1 else None
+        return AXIS if self.total_devices > 1 else None
 
     def per_device(self, batch_size: int) -> int:
-        return batch_size // self.count
+        return batch_size // self.total_devices
 
     def compile(self, fn, *example_args, donate_state: bool = True):
         """`fn(state, *args)` compiled for this placement: jit on one device; on several, pmap with
@@ -122,8 +122,8 @@ class Placement:
         return mapped.lower(*example_args).compile() if jax.process_count() == 1 else mapped
 
     def _pmap_devices(self):
-        """The run's devices in all processes (the first len(devices) of each process), process-major."""
-        n = len(self.devices)
+        """The run's devices in all processes (the first len(local_devices) of each process), process-major."""
+        n = len(self.local_devices)
         by_process: dict[int, list] = {}
         for d in jax.devices():
             by_process.setdefault(d.process_index, []).append(d)
@@ -132,22 +132,22 @@ class Placement:
     def replicate(self, tree):
         """One copy of `tree` per local device (a leading device axis); unchanged on a single device."""
         if self.axis_name is None:
-            return jax.device_put(tree, self.devices[0])
-        stack = lambda x: np.broadcast_to(np.asarray(x), (len(self.devices),) + np.shape(x))
+            return jax.device_put(tree, self.local_devices[0])
+        stack = lambda x: np.broadcast_to(np.asarray(x), (len(self.local_devices),) + np.shape(x))
         return jax.tree.map(self.shard, jax.tree.map(stack, tree))
 
     @property
     def local_slots(self) -> np.ndarray:
         """Positions of this process's devices on the pmap axis (process after process, as in
         `_pmap_devices`): device slot g trains on rows g*b .. (g+1)*b-1 of each global batch."""
-        return self.process * len(self.devices) + np.arange(len(self.devices))
+        return self.process * len(self.local_devices) + np.arange(len(self.local_devices))
 
     def shard(self, stacked: np.ndarray):
-        """One array per local device (`stacked`'s leading axis, in `devices` order) onto those
+        """One array per local device (`stacked`'s leading axis, in `local_devices` order) onto those
         devices; on a single device, stacked[0] on it."""
         if self.axis_name is None:
-            return jax.device_put(stacked[0], self.devices[0])
-        mesh = jax.sharding.Mesh(np.array(self.devices), (AXIS,))
+            return jax.device_put(stacked[0], self.local_devices[0])
+        mesh = jax.sharding.Mesh(np.array(self.local_devices), (AXIS,))
         return jax.device_put(stacked, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS)))
 
     def unreplicate(self, tree):

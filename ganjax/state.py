@@ -1,13 +1,13 @@
 """The train state: one pytree holding both networks, their optimizer states, the step and the key.
 
-Static parts (modules, optimizers, loss, schedule) live in `GAN`, so that the state is only
-arrays: it can be jitted, scanned, donated, replicated and checkpointed as it is.
+Static parts (modules, optimizers, objective, schedule) live in `GANSpec`, so that the state is
+only arrays: it can be jitted, scanned, donated, replicated and checkpointed as it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -18,13 +18,15 @@ from flax import linen as nn
 from ganjax.config import Config
 from ganjax.losses import Loss, get_loss
 from ganjax.models import build_models, data_shape
+from ganjax.regularizers import Term, d_constraint, d_terms
 
 
 @flax.struct.dataclass
 class NetState:
-    """One network: parameters, batch-norm running statistics ({} if none), optimizer state."""
+    """One network: trainable parameters, its other flax variable collections (`model_state`, e.g.
+    {"batch_stats": running statistics}; {} if none), and the optimizer state."""
     params: Any
-    batch_stats: Any
+    model_state: Any
     opt_state: Any
 
 
@@ -36,21 +38,23 @@ class GANState:
     key: jax.Array  # PRNG key threaded through the steps (z and interpolation draws)
 
 
-@dataclasses.dataclass(frozen=True)
-class GAN:
-    """What does not change during a run: networks, optimizers, loss variant and step schedule."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GANSpec:
+    """The static spec of a run, what does not change while it trains: networks, optimizers, the
+    objective (loss variant, D's regularizer terms and parameter constraint) and the schedule.
+    Built from a config by `make_spec`; its fields have no defaults of their own."""
     generator: nn.Module
     discriminator: nn.Module
     g_tx: optax.GradientTransformation
     d_tx: optax.GradientTransformation
     loss: Loss
+    d_terms: tuple[Term, ...]  # weighted regularizers added to D's loss (ganjax.regularizers)
+    d_constraint: Callable  # D's params -> projected params, after each D update (identity if none)
     z_dim: int
-    batch_size: int
-    n_critic: int = 1
-    clip_value: float = 0.01
-    gp_weight: float = 10.0
-    data_shape: tuple = ()
-    axis_name: str | None = None  # pmap axis when training on several devices (ganjax.parallel)
+    batch_size: int  # the global batch, whatever the number of devices
+    n_critic: int
+    data_shape: tuple
+    axis_name: str | None  # pmap axis when training on several devices (ganjax.parallel), else None
 
 
 def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
@@ -63,13 +67,15 @@ def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
-def make_gan(config: Config, axis_name: str | None = None) -> GAN:
-    """The static parts of a run; `axis_name` is the pmap axis of a multi-device run (None: one
+def make_spec(config: Config, axis_name: str | None = None) -> GANSpec:
+    """The static spec of a run; `axis_name` is the pmap axis of a multi-device run (None: one
     device). `batch_size` stays the global batch either way."""
     generator, discriminator = build_models(config, axis_name)
-    return GAN(generator, discriminator, make_optimizer(config, config.lr_g), make_optimizer(config, config.lr_d),
-               get_loss(config.loss, config.g_loss), config.z_dim, config.batch_size, config.n_critic,
-               config.clip_value, config.gp_weight, data_shape(config), axis_name)
+    return GANSpec(generator=generator, discriminator=discriminator,
+                   g_tx=make_optimizer(config, config.lr_g), d_tx=make_optimizer(config, config.lr_d),
+                   loss=get_loss(config.loss, config.g_loss), d_terms=d_terms(config),
+                   d_constraint=d_constraint(config), z_dim=config.z_dim, batch_size=config.batch_size,
+                   n_critic=config.n_critic, data_shape=data_shape(config), axis_name=axis_name)
 
 
 def seed_keys(seed: int):
@@ -79,12 +85,12 @@ def seed_keys(seed: int):
 
 
 def _init_net(module: nn.Module, tx, key, example) -> NetState:
-    variables = module.init(key, example, train=False)
-    params = variables["params"]
-    return NetState(params, variables.get("batch_stats", {}), tx.init(params))
+    variables = dict(module.init(key, example, train=False))
+    params = variables.pop("params")
+    return NetState(params, variables, tx.init(params))
 
 
-def create_state(gan: GAN, seed: int) -> GANState:
+def create_state(spec: GANSpec, seed: int) -> GANState:
     """Fresh networks (reference init), fresh optimizer states, step 0.
 
     Built in one compiled call: run op by op, the initializers compile one small program
@@ -93,8 +99,8 @@ def create_state(gan: GAN, seed: int) -> GANState:
     @jax.jit
     def fresh(init_key, train_key):
         g_key, d_key = jax.random.split(init_key)
-        g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros((2, gan.z_dim), jnp.float32))
-        d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros((2,) + gan.data_shape, jnp.float32))
+        g = _init_net(spec.generator, spec.g_tx, g_key, jnp.zeros((2, spec.z_dim), jnp.float32))
+        d = _init_net(spec.discriminator, spec.d_tx, d_key, jnp.zeros((2,) + spec.data_shape, jnp.float32))
         return GANState(g=g, d=d, step=jnp.zeros((), jnp.int32), key=train_key)
 
     init_key, train_key, _, _ = seed_keys(seed)

@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None):
 def _run(argv: list[str] | None) -> int | None:
     config, restart, step = parse_args(argv)
     from ganjax.stopping import TrainingStopped  # after parsing: --help stays fast
-    from ganjax.trainer import TrainingDiverged, train
+    from ganjax.training import TrainingDiverged, train
 
     try:
         train(config, restart=restart, resume_step=step)

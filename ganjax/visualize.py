@@ -34,7 +34,7 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int = 10) -> str:
 
 
 def draw_toy(ax, samples: np.ndarray, data: np.ndarray, critic=None, title: str = "",
-             probabilities: bool = True) -> None:
+             label: str = "D(x)") -> None:
     """Samples (green) over the data (black) on a matplotlib axis; in 2-D the discriminator's
     output as contours, in 1-D the data and sample densities and D(x) (blue dashes), as in
     Figure 1 of the GAN paper. `critic` maps an (M, dim) array of points to M outputs
@@ -46,7 +46,7 @@ def draw_toy(ax, samples: np.ndarray, data: np.ndarray, critic=None, title: str 
             gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 100), np.linspace(lo[1], hi[1], 100))
             values = np.asarray(critic(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)))
             cs = ax.contourf(gx, gy, values.reshape(gx.shape), levels=20, cmap="Blues", alpha=0.6)
-            ax.figure.colorbar(cs, ax=ax, label="D(x)" if probabilities else "critic")
+            ax.figure.colorbar(cs, ax=ax, label=label)
         ax.scatter(data[:2500, 0], data[:2500, 1], s=2, c="black", label="data")
         ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:green", alpha=0.6, label="G(z)")
         ax.set_xlim(lo[0], hi[0]); ax.set_ylim(lo[1], hi[1]); ax.set_aspect("equal")
@@ -64,7 +64,7 @@ def draw_toy(ax, samples: np.ndarray, data: np.ndarray, critic=None, title: str 
 
 
 def save_toy_plot(samples: np.ndarray, data: np.ndarray, path: str, critic=None, title: str = "",
-                  probabilities: bool = True) -> str:
+                  label: str = "D(x)") -> str:
     """`draw_toy` in a figure of its own, saved as a PNG."""
     import matplotlib
 
@@ -72,7 +72,7 @@ def save_toy_plot(samples: np.ndarray, data: np.ndarray, path: str, critic=None,
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 5) if data.shape[1] == 2 else (6, 3.5))
-    draw_toy(ax, samples, data, critic, title, probabilities)
+    draw_toy(ax, samples, data, critic, title, label)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

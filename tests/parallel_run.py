@@ -15,8 +15,8 @@ import sys
 import jax
 import numpy as np
 
-from ganjax.config import parse_config
-from ganjax.trainer import train
+from ganjax.train import parse_args
+from ganjax.training import train
 
 TINY = ["--dataset=digits", "--resolution=8", "--features=8", "--z_dim=8", "--batch_size=16", "--chunk_size=4",
         "--ckpt_every=4", "--seed=0"]
@@ -25,7 +25,7 @@ TINY = ["--dataset=digits", "--resolution=8", "--features=8", "--z_dim=8", "--ba
 def main(out: str, phases: str) -> None:
     state = None
     for i, phase in enumerate(phases.split(";")):
-        config = parse_config(TINY + phase.split())
+        config = parse_args(TINY + phase.split())[0]
         state = train(config, progress=False, restart=i == 0)
     if jax.process_index() == 0:
         with open(os.path.join(config.workdir, "metrics.jsonl")) as f:

@@ -14,10 +14,10 @@ import pytest
 from ganjax.checkpoints import Checkpoints, FORMAT, split_state
 from ganjax.config import Config, resolve
 from ganjax.errors import UserError
-from ganjax.inference import config_from_dict
-from ganjax.state import create_state, make_gan
+from ganjax.generation import config_from_dict
+from ganjax.state import create_state, make_spec
 from ganjax.train import main
-from ganjax.trainer import train
+from ganjax.training import train
 from tests.conftest import small_config, wait_for_training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +29,7 @@ def restore_latest(workdir):
     checkpoints = Checkpoints(str(workdir))
     _, saved, _ = checkpoints.read_json()
     config = config_from_dict(saved)
-    return checkpoints.restore(create_state(make_gan(config), config.seed))
+    return checkpoints.restore(create_state(make_spec(config), config.seed))
 
 
 def toy_config(**overrides) -> Config:
@@ -119,7 +119,7 @@ def test_generator_item_alone_holds_g(tmp_path):
     state = train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
     template = split_state(state)["generator"]
     g = Checkpoints(str(tmp_path)).restore_generator(jax.tree.map(np.zeros_like, template))
-    assert_same_state(g, {"params": state.g.params, "batch_stats": state.g.batch_stats})
+    assert_same_state(g, {"params": state.g.params, **state.g.model_state})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,11 +154,11 @@ def test_checkpoint_of_another_format_is_refused(tmp_path):
 
 
 def test_changed_dataset_size_is_refused(tmp_path, monkeypatch):
-    import ganjax.trainer as trainer
+    import ganjax.training as training
     from ganjax.data import Dataset
 
     train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
-    monkeypatch.setattr(trainer, "load_dataset", lambda c: Dataset(np.zeros((90, 2), np.float32), c.dataset))
+    monkeypatch.setattr(training, "load_dataset", lambda c: Dataset(np.zeros((90, 2), np.float32), c.dataset))
     with pytest.raises(UserError, match="100 examples then, 90 now"):
         train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
 

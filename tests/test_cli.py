@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganjax.config import Config, parse_config, resolve
+from ganjax.config import Config, resolve
 from ganjax.errors import UserError
-from ganjax.train import main
-from ganjax.trainer import TrainingDiverged, check_finite, g_steps
+from ganjax.train import main, parse_args
+from ganjax.training import TrainingDiverged, check_finite, step_masks
+
+
+def parse_config(argv):
+    return parse_args(argv)[0]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,20 +78,20 @@ def test_flags_override_the_preset_and_auto_values_follow_the_loss():
 
 def test_batch_larger_than_dataset_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="larger than the dataset"):
-        from ganjax.trainer import train
+        from ganjax.training import train
         train(resolve(Config(dataset="toy:ring8", toy_size=10, batch_size=64, workdir=str(tmp_path))))
 
 
 def test_divergence_names_the_step_and_the_loss():
-    metrics = {"loss_D": np.array([0.5, 0.4, np.inf, 0.3]), "loss_G": np.array([1.0, np.nan, 1.0, np.nan])}
+    metrics = {"D": {"loss_D": np.array([0.5, 0.4, np.inf, 0.3])}, "G": {"loss_G": np.array([1.0, np.nan, 1.0, np.nan])}}
     # n_critic = 2 from step 10: G updated at steps 10 and 12; NaN loss_G elsewhere is expected.
     with pytest.raises(TrainingDiverged, match="loss_D became inf at step 12"):
-        check_finite(metrics, g_steps(10, 4, 2), 10)
-    metrics["loss_D"][2] = 0.1
-    check_finite(metrics, g_steps(10, 4, 2), 10)
-    metrics["loss_G"][2] = np.nan
+        check_finite(metrics, step_masks(10, 4, 2), 10)
+    metrics["D"]["loss_D"][2] = 0.1
+    check_finite(metrics, step_masks(10, 4, 2), 10)
+    metrics["G"]["loss_G"][2] = np.nan
     with pytest.raises(TrainingDiverged, match="loss_G became nan at step 12"):
-        check_finite(metrics, g_steps(10, 4, 2), 10)
+        check_finite(metrics, step_masks(10, 4, 2), 10)
 
 
 def test_short_image_run_writes_config_metrics_and_grids(tmp_path):

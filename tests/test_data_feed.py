@@ -6,7 +6,7 @@ import numpy as np
 from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.parallel import Placement, place
 from ganjax.steps import gather_batch
-from ganjax.trainer import train
+from ganjax.training import train
 from tests.conftest import small_config
 
 
@@ -14,7 +14,7 @@ def test_streamed_chunks_hold_the_same_batches():
     data = np.arange(50 * 3, dtype=np.uint8).reshape(50, 3)  # 50 examples, batch 4: 12 steps per epoch
     key = jax.random.PRNGKey(3)
     one_device = place(1, 4)
-    on_device = OnDevice(data, key, 4, 5, one_device)
+    on_device = OnDevice(data, key, one_device)
     streamed = Streamed(data, key, 4, 5, one_device)
     try:
         for epoch, position, n in [(0, 0, 5), (0, 5, 5), (0, 10, 2), (1, 0, 5), (1, 5, 3), (1, 8, 4), (2, 0, 1)]:
@@ -41,7 +41,7 @@ def test_each_process_reads_only_its_devices_rows():
     data.read = []
     key = jax.random.PRNGKey(0)
     devices = (jax.devices()[0],) * 2  # two stand-ins: only the host side is looked at
-    streamed = Streamed(data, key, 8, 3, Placement(devices, count=4, process=1))
+    streamed = Streamed(data, key, 8, 3, Placement(devices, total_devices=4, process=1))
     try:
         rows = streamed.rows(epoch=1, position=2)  # batches 2, 3, 4 of 5 per epoch
         order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 1), 40))

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import losses
+from ganjax import losses, regularizers
+from ganjax.config import Config, resolve
 
 REAL = jnp.array([2.0, -1.0, 0.5])
 FAKE = jnp.array([-3.0, 0.0, 1.5])
@@ -49,12 +50,20 @@ def test_wasserstein_hinge_lsgan_values():
     assert losses.lsgan_g_loss(FAKE) == pytest.approx(0.5 * mean([(v - 1) ** 2 for v in [-3, 0, 1.5]]))
 
 
-@pytest.mark.parametrize("name,clip,penalty", [("gan", False, False), ("wgan", True, False),
-                                                ("wgan-gp", False, True), ("hinge", False, False),
-                                                ("lsgan", False, False)])
-def test_get_loss_switches(name, clip, penalty):
-    loss = losses.get_loss(name)
-    assert (loss.clip, loss.penalty) == (clip, penalty)
+@pytest.mark.parametrize("name,terms,clipped", [("gan", (), False), ("wgan", (), True), ("wgan-gp", ("gp",), False),
+                                               ("hinge", (), False), ("lsgan", (), False)])
+def test_loss_variants_declare_their_terms_and_constraint(name, terms, clipped):
+    config = resolve(Config(loss=name, dataset="toy:ring8"))
+    assert tuple(t.name for t in regularizers.d_terms(config)) == terms
+    params = {"w": jnp.array([-1.0, 0.5, 0.001])}
+    projected = regularizers.d_constraint(config)(params)
+    np.testing.assert_array_equal(projected["w"], np.float32([-0.01, 0.01, 0.001]) if clipped else params["w"])
+
+
+def gradient_penalty(critic, real, fake, key):
+    """The penalty with eps drawn from `key`, one per sample."""
+    eps = regularizers.interpolation_weights(key, real.shape[0], real.ndim - 1, real.dtype)
+    return regularizers.gradient_penalty(critic, real, fake, eps)
 
 
 def test_gradient_penalty_of_linear_critic_is_known():
@@ -63,7 +72,7 @@ def test_gradient_penalty_of_linear_critic_is_known():
     critic = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
     real = jax.random.normal(jax.random.PRNGKey(1), (5, 4, 4, 3))
     fake = jax.random.normal(jax.random.PRNGKey(2), (5, 4, 4, 3))
-    gp = losses.gradient_penalty(critic, real, fake, jax.random.PRNGKey(3))
+    gp = gradient_penalty(critic, real, fake, jax.random.PRNGKey(3))
     assert float(gp) == pytest.approx((float(jnp.linalg.norm(w)) - 1) ** 2, rel=1e-5)
 
 
@@ -76,7 +85,7 @@ def test_gradient_penalty_matches_finite_differences():
         real = jnp.asarray(rng.normal(size=(4, 3)))
         fake = jnp.asarray(rng.normal(size=(4, 3)))
         key = jax.random.PRNGKey(7)
-        gp = float(losses.gradient_penalty(critic, real, fake, key))
+        gp = float(gradient_penalty(critic, real, fake, key))
 
         eps = np.asarray(jax.random.uniform(key, (4, 1), jnp.float64))
         x_hat = eps * np.asarray(real) + (1 - eps) * np.asarray(fake)
@@ -97,7 +106,7 @@ def test_gradient_penalty_matches_finite_differences():
 def test_gradient_penalty_is_differentiable_in_critic_params():
     w0 = jnp.ones(3) * 2.0
     real, fake = jnp.ones((4, 3)), jnp.zeros((4, 3))
-    grad = jax.grad(lambda w: losses.gradient_penalty(lambda x: x @ w, real, fake, jax.random.PRNGKey(0)))(w0)
+    grad = jax.grad(lambda w: gradient_penalty(lambda x: x @ w, real, fake, jax.random.PRNGKey(0)))(w0)
     # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
     n = np.linalg.norm(np.asarray(w0))
     np.testing.assert_allclose(grad, 2 * (n - 1) * np.asarray(w0) / n, rtol=1e-5)
@@ -105,6 +114,6 @@ def test_gradient_penalty_is_differentiable_in_critic_params():
 
 def test_clip_weights_bounds_every_leaf():
     params = {"a": jnp.array([-1.0, 0.005, 2.0]), "b": {"c": jnp.array([[0.3, -0.001]])}}
-    clipped = losses.clip_weights(params, 0.01)
+    clipped = regularizers.clip_weights(params, 0.01)
     np.testing.assert_array_equal(clipped["a"], np.float32([-0.01, 0.005, 0.01]))
     np.testing.assert_array_equal(clipped["b"]["c"], np.float32([[0.01, -0.001]]))

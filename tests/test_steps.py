@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ganjax.data import epoch_permutation, load_dataset
-from ganjax.state import create_state, make_gan
+from ganjax.state import create_state, make_spec
 from ganjax.steps import d_step, g_step, gather_batch, train_chunk, train_step
 from tests.conftest import small_config
 
@@ -19,21 +19,21 @@ def leaves_equal(a, b) -> bool:
 
 def setup(**overrides):
     cfg = small_config(**overrides)
-    gan = make_gan(cfg)
+    spec = make_spec(cfg)
     data = jnp.asarray(load_dataset(cfg).array[:64])
     perm = epoch_permutation(jax.random.PRNGKey(1), 0, 64)
-    return cfg, gan, create_state(gan, cfg.seed), data, perm
+    return cfg, spec, create_state(spec, cfg.seed), data, perm
 
 
 def test_d_step_changes_only_d_params_and_g_step_only_g_params():
-    cfg, gan, state, data, perm = setup()
+    cfg, spec, state, data, perm = setup()
     real = gather_batch(data, perm, 0, cfg.batch_size)
-    after_d, metrics = jax.jit(functools.partial(d_step, gan))(state, real)
+    after_d, metrics = jax.jit(functools.partial(d_step, spec))(state, real)
     assert leaves_equal(after_d.g.params, state.g.params)
     assert not leaves_equal(after_d.d.params, state.d.params)
-    assert not leaves_equal(after_d.g.batch_stats, state.g.batch_stats)  # G ran in training mode
-    assert set(metrics) == {"loss_D", "D_real", "D_fake", "wasserstein", "gp"}
-    after_g, metrics = jax.jit(functools.partial(g_step, gan))(after_d)
+    assert not leaves_equal(after_d.g.model_state, state.g.model_state)  # G ran in training mode
+    assert set(metrics) == {"loss_D", "D_real", "D_fake", "wasserstein"}  # no regularizer term for gan
+    after_g, metrics = jax.jit(functools.partial(g_step, spec))(after_d)
     assert leaves_equal(after_g.d.params, after_d.d.params)
     assert not leaves_equal(after_g.g.params, after_d.g.params)
     assert not np.array_equal(after_g.key, after_d.key)
@@ -41,13 +41,13 @@ def test_d_step_changes_only_d_params_and_g_step_only_g_params():
 
 
 def test_n_critic_schedule_updates_g_when_step_mod_n_critic_is_zero():
-    cfg, gan, state, data, perm = setup(n_critic=3)
-    step = jax.jit(functools.partial(train_step, gan))
+    cfg, spec, state, data, perm = setup(n_critic=3)
+    step = jax.jit(functools.partial(train_step, spec))
     updated = []
     for i in range(7):
         new, metrics = step(state, gather_batch(data, perm, i, cfg.batch_size))
         updated.append(not leaves_equal(new.g.params, state.g.params))
-        assert np.isnan(metrics["loss_G"]) != updated[-1]
+        assert np.isnan(metrics["G"]["loss_G"]) != updated[-1]
         assert not leaves_equal(new.d.params, state.d.params)  # D every step
         state = new
     assert updated == [True, False, False, True, False, False, True]
@@ -55,44 +55,45 @@ def test_n_critic_schedule_updates_g_when_step_mod_n_critic_is_zero():
 
 
 def test_wgan_clips_every_critic_weight_after_each_d_update():
-    cfg, gan, state, data, perm = setup(loss="wgan", clip_value=0.01)
-    assert gan.loss.clip
+    cfg, spec, state, data, perm = setup(loss="wgan", clip_value=0.01)
+    assert not spec.d_terms
     before = max(float(jnp.abs(p).max()) for p in jax.tree.leaves(state.d.params))
     assert before > 0.01  # the init is outside the box, so the test can fail
-    state, _ = jax.jit(functools.partial(train_step, gan))(state, gather_batch(data, perm, 0, cfg.batch_size))
+    state, _ = jax.jit(functools.partial(train_step, spec))(state, gather_batch(data, perm, 0, cfg.batch_size))
     assert max(float(jnp.abs(p).max()) for p in jax.tree.leaves(state.d.params)) <= 0.01
 
 
 def test_wgan_gp_reports_a_positive_penalty():
-    cfg, gan, state, data, perm = setup(loss="wgan-gp")
-    _, metrics = jax.jit(functools.partial(d_step, gan))(state, gather_batch(data, perm, 0, cfg.batch_size))
+    cfg, spec, state, data, perm = setup(loss="wgan-gp")
+    _, metrics = jax.jit(functools.partial(d_step, spec))(state, gather_batch(data, perm, 0, cfg.batch_size))
     assert float(metrics["gp"]) > 0
 
 
 @pytest.mark.parametrize("loss,n_critic", [("gan", 1), ("wgan-gp", 2), ("wgan", 3)])
 def test_scan_chunk_equals_step_by_step_loop(loss, n_critic):
-    cfg, gan, state, data, perm = setup(loss=loss, n_critic=n_critic)
-    chunk = jax.jit(functools.partial(train_chunk, gan, 6))
+    cfg, spec, state, data, perm = setup(loss=loss, n_critic=n_critic)
+    chunk = jax.jit(functools.partial(train_chunk, spec, 6))
     scanned, metrics = chunk(state, data, perm, 1, 5)  # batches 1..5; the sixth iteration is skipped
 
-    step = jax.jit(functools.partial(train_step, gan))
+    step = jax.jit(functools.partial(train_step, spec))
     looped = state
     for i in range(1, 6):
         looped, m = step(looped, gather_batch(data, perm, i, cfg.batch_size))
     assert int(scanned.step) == int(looped.step) == 5
     for a, b in zip(jax.tree.leaves(scanned), jax.tree.leaves(looped)):
         np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-7)
-    np.testing.assert_allclose(metrics["loss_D"][4], m["loss_D"], rtol=1e-5)
-    assert np.isnan(metrics["loss_D"][5])  # skipped iteration
+    np.testing.assert_allclose(metrics["D"]["loss_D"][4], m["D"]["loss_D"], rtol=1e-5)
+    assert np.isnan(metrics["D"]["loss_D"][5])  # skipped iteration
+    assert all(np.isnan(v[5]) for group in metrics.values() for v in group.values())
 
 
 def test_same_seed_gives_bitwise_same_parameters():
     results = []
     for _ in range(2):
-        cfg, gan, state, data, perm = setup(loss="wgan-gp", n_critic=2)
-        state, _ = jax.jit(functools.partial(train_chunk, gan, 4))(state, data, perm, 0, 4)
+        cfg, spec, state, data, perm = setup(loss="wgan-gp", n_critic=2)
+        state, _ = jax.jit(functools.partial(train_chunk, spec, 4))(state, data, perm, 0, 4)
         results.append(state)
     assert leaves_equal(results[0], results[1])
-    _, gan, state, data, perm = setup(loss="wgan-gp", n_critic=2, seed=1)
-    other, _ = jax.jit(functools.partial(train_chunk, gan, 4))(state, data, perm, 0, 4)
+    _, spec, state, data, perm = setup(loss="wgan-gp", n_critic=2, seed=1)
+    other, _ = jax.jit(functools.partial(train_chunk, spec, 4))(state, data, perm, 0, 4)
     assert not leaves_equal(results[0].g.params, other.g.params)

@@ -12,18 +12,18 @@ import pytest
 from ganjax.config import PRESETS, Config, resolve
 from ganjax.data.toy import toy_modes
 from ganjax.metrics import mode_coverage
-from ganjax.state import make_gan
+from ganjax.state import make_spec
 from ganjax.steps import apply_net
-from ganjax.trainer import train
+from ganjax.training import train
 
 TOY_FLAGS = dict(PRESETS["toy"], loss="wgan-gp", lr=1e-3, mlp_width=256, steps=3000, chunk_size=500,
                  sample_every=100, ckpt_every=0, seed=0)
 
 
 def samples(state, config, n=2500):
-    gan = make_gan(config)
+    gan = make_spec(config)
     z = jax.random.normal(jax.random.PRNGKey(123), (n, config.z_dim))
-    return np.asarray(apply_net(gan.generator, state.g.params, state.g.batch_stats, z, False)[0])
+    return np.asarray(apply_net(gan.generator, state.g.params, state.g.model_state, z, False)[0])
 
 
 @pytest.mark.slow

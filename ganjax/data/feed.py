@@ -38,7 +38,7 @@ def fits_on_device(nbytes: int, device=None) -> bool:
 class OnDevice:
     """The whole dataset on the device(s); per epoch one permutation computed there."""
 
-    def __init__(self, array: np.ndarray, data_key, batch_size: int, chunk_size: int, placement: Placement):
+    def __init__(self, array: np.ndarray, data_key, placement: Placement):
         self.data, self.key, self.n = placement.replicate(array), data_key, len(array)
         self._perm = jax.jit(epoch_permutation, static_argnums=2)
         self._epoch, self._epoch_perm = None, None
@@ -69,7 +69,7 @@ class Streamed:
         self.array, self.key, self.batch, self.k, self.placement = array, data_key, batch_size, chunk_size, placement
         self.steps_per_epoch = len(array) // batch_size
         self.per_device = placement.per_device(batch_size)
-        self.order = jnp.asarray(block_order(chunk_size, placement.count, self.per_device))
+        self.order = jnp.asarray(block_order(chunk_size, placement.total_devices, self.per_device))
         self._perm = jax.jit(epoch_permutation, static_argnums=2)
         self._perms: dict[int, np.ndarray] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ganjax-prefetch")

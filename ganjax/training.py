@@ -1,0 +1,361 @@
+"""The host side of training: chunks of compiled steps, progress, logs and samples.
+
+    train(config)  = setup (a `Run`: devices, data, state, checkpoints, log)
+                   + train_loop (epochs of chunks; `train_chunk_and_log` is one chunk)
+
+Per chunk the host makes one call (K steps in one lax.scan on the device, or on every device under
+pmap: ganjax.parallel) and reads the metrics once; everything else (batches, z, the epoch order)
+stays on the devices. In a multi-host run every process runs this loop; only process 0 writes the
+log, the config and the samples, and all of them take part in orbax's checkpoint saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ganjax.checkpoints import (Checkpoints, check_resume_config, checkpoint_dir, delete_checkpoints,
+                                describe)
+from ganjax.config import Config
+from ganjax.data import Dataset, load_dataset
+from ganjax.data.feed import OnDevice, Streamed, fits_on_device
+from ganjax.errors import UserError
+from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics
+from ganjax import compile_cache, parallel
+from ganjax.latent import sample_z
+from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
+from ganjax.steps import apply_net, train_chunk
+from ganjax.stopping import StopRequest, TrainingStopped
+from ganjax.summaries import RunLog, plot_curves
+from ganjax.visualize import save_image_grid, save_toy_plot
+
+
+def say(message: str) -> None:
+    """A line of progress, from process 0 only."""
+    if parallel.is_main_process():
+        tqdm.write(message)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the loss."""
+
+
+def prepare_workdir(path: str) -> str:
+    """Creates the workdir (and samples/) and checks it can be written; UserError otherwise."""
+    path = os.path.abspath(path)
+    try:
+        os.makedirs(os.path.join(path, "samples"), exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")  # one per process of a multi-host run
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to workdir {path}: {e.strerror or e}; choose another with --workdir") from None
+    return path
+
+
+def schedule(config: Config, n_examples: int) -> tuple[int, int]:
+    """(steps per epoch, total steps). The last incomplete batch of an epoch is dropped."""
+    steps_per_epoch = n_examples // config.batch_size
+    if steps_per_epoch < 1:
+        raise UserError(f"--batch_size={config.batch_size} is larger than the dataset ({n_examples} examples); "
+                        f"use at most {n_examples}")
+    return steps_per_epoch, config.steps if config.steps is not None else config.n_epoch * steps_per_epoch
+
+
+def g_update_mask(first_step: int, n: int, n_critic: int) -> np.ndarray:
+    """Which of the steps first_step .. first_step+n-1 updated G (step % n_critic == 0)."""
+    return (first_step + np.arange(n)) % n_critic == 0
+
+
+def step_masks(first_step: int, n: int, n_critic: int) -> dict[str, np.ndarray]:
+    """Per metric group of `train_step` ("D", "G"), the steps of a chunk that produced its metrics."""
+    return {"D": np.ones(n, bool), "G": g_update_mask(first_step, n, n_critic)}
+
+
+def summarize_chunk(metrics: dict, masks: dict[str, np.ndarray]) -> dict:
+    """Means over the steps that produced each metric (D's: every valid step; G's: the G updates)."""
+    out = {}
+    for group, values in metrics.items():
+        mask = masks[group]
+        for name, per_step in values.items():
+            per_step = np.asarray(per_step[:len(mask)], np.float64)[mask]
+            out[name] = float(per_step.mean()) if per_step.size else float("nan")
+    return out
+
+
+def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int) -> None:
+    """Raises TrainingDiverged at the first step whose loss (or any other metric) is NaN or infinite."""
+    for group, values in metrics.items():
+        mask = masks[group]
+        for name, per_step in values.items():
+            per_step = np.asarray(per_step[:len(mask)])
+            bad = ~np.isfinite(per_step) & mask
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise TrainingDiverged(f"{name} became {per_step[i]} at step {first_step + i}; stopped instead of "
+                                       f"training on garbage (try a lower --lr, or --loss=wgan-gp)")
+
+
+class Samples:
+    """Writes what G makes of a fixed z: a 10x10 grid for images, a plot over the data for toys."""
+
+    def __init__(self, spec: GANSpec, config: Config, dataset: Dataset, workdir: str):
+        self.spec, self.dataset, self.dir = spec, dataset, os.path.join(workdir, "samples")
+        n = 100 if dataset.kind == "image" else 2500
+        self.z = sample_z(seed_keys(config.seed)[3], n, spec.z_dim)
+        self.title = f"{config.loss} on {config.dataset}"
+        self._generate = jax.jit(lambda g, z: apply_net(spec.generator, g.params, g.model_state, z, False)[0])
+        self._critic = jax.jit(lambda d, x: spec.loss.d_output(
+            apply_net(spec.discriminator, d.params, d.model_state, x, False)[0]))
+
+    def generate(self, state: GANState, z=None) -> np.ndarray:
+        """G(z) (the fixed z by default) in inference mode (running batch statistics), as the
+        homework's G.eval()."""
+        return np.asarray(self._generate(state.g, self.z if z is None else z))
+
+    def save(self, state: GANState, epoch: int) -> str:
+        path = os.path.join(self.dir, f"epoch_{epoch:03d}.png")
+        samples = self.generate(state)
+        if self.dataset.kind == "image":
+            return save_image_grid(samples, path, nrow=10)
+        critic = lambda x: np.asarray(self._critic(state.d, x))
+        return save_toy_plot(samples, self.dataset.array, path, critic, f"{self.title}, epoch {epoch}",
+                             self.spec.loss.d_output_label)
+
+
+def check_checkpoint(config: Config, step: int | None) -> None:
+    """UserError if the checkpoint a run would resume from is unreadable or does not match it."""
+    checkpoints = Checkpoints(config.workdir, read_only=True)
+    try:
+        if step is not None or checkpoints.latest_step() is not None:
+            _, saved, _ = checkpoints.read_json(step)
+            check_resume_config(saved, config, checkpoints.directory)
+    finally:
+        checkpoints.close()
+
+
+def resume(config: Config, checkpoints: Checkpoints, template: GANState, position: dict,
+           step: int | None) -> GANState | None:
+    """The state of the latest checkpoint (or of `step`) if there is one, after checking that the
+    run's structural settings and data match it; None for a fresh start."""
+    if step is None and checkpoints.latest_step() is None:
+        return None
+    step, saved, meta = checkpoints.read_json(step)
+    notes = check_resume_config(saved, config, checkpoints.directory)
+    if meta.get("examples", position["examples"]) != position["examples"]:
+        raise UserError(f"the dataset changed since checkpoint {step}: {meta['examples']} examples then, "
+                        f"{position['examples']} now; restore the data, or --restart")
+    later = [s for s in checkpoints.steps() if s > step]
+    state = checkpoints.restore(template, step)
+    if later:
+        checkpoints.set_aside(later)
+        notes.append(f"checkpoints {', '.join(map(str, later))} moved to {checkpoints.set_aside_dir}")
+    say(f"Resuming from the checkpoint at {describe(meta)} in {checkpoints.directory}"
+        + "".join(f"\n  changed {n}" for n in notes))
+    return state
+
+
+def load_shared_dataset(config: Config, main: bool) -> Dataset:
+    """load_dataset, by process 0 first when there are several: a folder or tfds dataset is then
+    decoded into its cache once, and the other processes (on a shared file system) read it."""
+    if not main:
+        parallel.sync("ganjax-dataset")
+    dataset = load_dataset(config)
+    if main:
+        parallel.sync("ganjax-dataset")
+    return dataset
+
+
+@dataclasses.dataclass
+class Run:
+    """A training run once set up: where it runs, what it trains on, its state and its outputs."""
+    config: Config
+    placement: parallel.Placement
+    spec: GANSpec
+    dataset: Dataset
+    workdir: str
+    checkpoints: Checkpoints
+    log: RunLog
+    state: GANState  # on the devices once training starts (placement.replicate)
+    resumed: bool
+    steps_per_epoch: int
+    total: int  # D steps to reach
+
+    def position(self, step: int) -> dict:
+        """Where `step` is in the data (saved with each checkpoint)."""
+        return {"epoch": step // self.steps_per_epoch, "batch": step % self.steps_per_epoch,
+                "steps_per_epoch": self.steps_per_epoch, "examples": len(self.dataset.array)}
+
+
+def setup(config: Config, restart: bool, resume_step: int | None, resources: contextlib.ExitStack) -> Run:
+    """Joins the processes, loads the data, prepares the workdir, and builds or resumes the state.
+    What must be closed (checkpoints, log) is entered into `resources`."""
+    compile_cache.enable(config.compile_cache)
+    parallel.initialize(config.coordinator, config.num_processes, config.process_id, config.init_timeout)
+    placement = parallel.place(config.devices, config.batch_size)
+    main = parallel.is_main_process()
+    if not restart and os.path.isdir(checkpoint_dir(config.workdir)):
+        check_checkpoint(config, resume_step)  # fail before loading data or writing anything
+    dataset = load_shared_dataset(config, main)
+    workdir = prepare_workdir(config.workdir)
+    if restart and main:
+        delete_checkpoints(workdir)
+    parallel.sync("ganjax-restart")  # the other processes open the checkpoints after process 0 cleared them
+    checkpoints = Checkpoints(workdir, keep=config.keep)
+    resources.callback(checkpoints.close)
+    spec = make_spec(config, placement.axis_name)
+    steps_per_epoch, total = schedule(config, len(dataset.array))
+    run = Run(config, placement, spec, dataset, workdir, checkpoints, None, create_state(spec, config.seed), False,
+              steps_per_epoch, total)
+    resumed = resume(config, checkpoints, run.state, run.position(0), resume_step)
+    if resumed is not None:
+        run.state, run.resumed = resumed, True
+    run.log = RunLog(workdir, int(run.state.step), enabled=main, tensorboard=config.tensorboard)
+    resources.callback(run.log.close)
+    if main:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=2)
+    return run
+
+
+def make_feed(run: Run):
+    """The data feed: the whole dataset on the device, or chunks streamed from the host."""
+    config = run.config
+    on_device = config.data_on_device
+    if on_device is None:  # several processes stream: each reads only its devices' rows
+        on_device = jax.process_count() == 1 and fits_on_device(run.dataset.array.nbytes)
+    data_key = seed_keys(config.seed)[2]
+    if on_device:
+        return OnDevice(run.dataset.array, data_key, run.placement)
+    return Streamed(run.dataset.array, data_key, config.batch_size, config.chunk_size, run.placement)
+
+
+def train(config: Config, *, progress: bool = True, restart: bool = False,
+          resume_step: int | None = None) -> GANState:
+    """Trains to the configured number of steps, resuming from the workdir's latest checkpoint
+    (or `resume_step`) unless `restart`; saves checkpoints as configured and returns the state.
+
+    A first SIGINT / SIGTERM saves at the next chunk boundary and raises TrainingStopped.
+    Trains on `config.devices` devices (all by default) of every process; the result and the
+    checkpoints are the same single copy of the state whatever the number of devices."""
+    with contextlib.ExitStack() as resources:
+        run = setup(config, restart, resume_step, resources)
+        step = int(run.state.step)
+        if step >= run.total:
+            say(f"The run in {run.workdir} is already at step {step} of {run.total}; raise --n_epoch or --steps "
+                f"to train longer.")
+            return run.state
+        feed = make_feed(run)
+        resources.callback(feed.close)
+        start_time = time.time()
+        train_loop(run, feed, progress, start_time)
+    if parallel.is_main_process():
+        plot_curves(run.log.path, os.path.join(run.workdir, "curves.png"), f"{config.loss} on {config.dataset}")
+    say(f"Finished {run.total} steps in {time.time() - start_time:.1f} s; "
+        f"checkpoint at step {run.total} in {run.checkpoints.directory}.")
+    return run.placement.unreplicate(run.state)
+
+
+def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
+    """Epochs of chunks until `run.total` steps: logs each chunk, saves checkpoints as due, writes
+    samples and evaluations at epoch ends, and stops (saving first) on an agreed stop request."""
+    config, placement, main = run.config, run.placement, parallel.is_main_process()
+    step, steps_per_epoch = int(run.state.step), run.steps_per_epoch
+    samples = Samples(run.spec, config, run.dataset, run.workdir)
+    n_epoch = -(-run.total // steps_per_epoch)
+    hosts = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    say(f"ganjax: {config.loss} / {config.arch} on {config.dataset} ({len(run.dataset.array)} examples"
+        f"{'' if isinstance(feed, OnDevice) else ', streamed from the host'}), {run.total} steps = "
+        f"{run.total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, batch {config.batch_size} = "
+        f"{placement.total_devices} x {placement.per_device(config.batch_size)} on {placement.total_devices} "
+        f"{jax.default_backend()} device(s){hosts}; writing to {run.workdir}")
+    run.state = placement.replicate(run.state)
+    tic = time.time()
+    chunk_fn = placement.compile(functools.partial(train_chunk, run.spec, config.chunk_size), run.state,
+                                 *feed.chunk(step // steps_per_epoch, step % steps_per_epoch, 0), jnp.int32(0))
+    say(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
+
+    saved_step = step if run.resumed else None
+    with StopRequest() as stop:
+        stopping = None  # the stop request agreed by all processes after the last chunk
+        while step < run.total:
+            epoch = step // steps_per_epoch
+            epoch_end = min((epoch + 1) * steps_per_epoch, run.total)
+            bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
+                       desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True)
+            while step < epoch_end and stopping is None:
+                n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
+                record = train_chunk_and_log(run, chunk_fn, feed, step, n, start_time)
+                step += n
+                bar.update(n)
+                bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
+                stopping = parallel.agreed_stop(stop.signum)
+                if checkpoint_due(config, step, steps_per_epoch, run.total) or stopping is not None:
+                    run.checkpoints.save(placement.unreplicate(run.state), config, run.position(step))
+                    saved_step = step
+            bar.close()
+            if main and step == epoch_end:
+                end_of_epoch(config, placement.unreplicate(run.state), epoch + 1, step, step == run.total, samples,
+                             run.log)
+            if stopping is not None:
+                run.checkpoints.wait()
+                where = (f"saved the checkpoint at {describe(run.position(step) | {'step': step})}"
+                         if saved_step == step else "nothing new to save")
+                raise TrainingStopped(stopping, f"stopped at step {step}: {where} in {run.checkpoints.directory}; "
+                                                f"run the same command again to resume")
+    run.checkpoints.wait()
+
+
+def train_chunk_and_log(run: Run, chunk_fn, feed, step: int, n: int, start_time: float) -> dict:
+    """One compiled chunk of `n` steps from `step` (run.state advances); checks its metrics are
+    finite, and logs and returns their summary."""
+    epoch = step // run.steps_per_epoch
+    tic = time.time()
+    run.state, metrics = chunk_fn(run.state, *feed.chunk(epoch, step - epoch * run.steps_per_epoch, n), jnp.int32(n))
+    metrics = jax.device_get(run.placement.unreplicate(metrics))
+    seconds = time.time() - tic
+    masks = step_masks(step, n, run.config.n_critic)
+    check_finite(metrics, masks, step)
+    record = {"step": step + n, "epoch": epoch + 1, **summarize_chunk(metrics, masks), "steps_per_s": n / seconds,
+              "wall_time": time.time() - start_time}
+    run.log.write(record)
+    return record
+
+
+def end_of_epoch(config: Config, state: GANState, epoch: int, step: int, last: bool, samples: Samples,
+                 log: RunLog) -> None:
+    """The sample grid (or toy plot) and the evaluation of an epoch, as the config asks."""
+    if epoch % config.sample_every == 0 or last:
+        path = samples.save(state, epoch)
+        log.image("samples", path, step)
+        tqdm.write(f"Save some samples to {path}.")
+    if config.eval_every and (epoch % config.eval_every == 0 or last) and has_metrics(config):
+        metrics = evaluate(lambda z: samples.generate(state, z), config, seed=config.seed,
+                           kid_subsets=KID_SUBSETS_DURING_TRAINING)
+        log.write({"step": step, "epoch": epoch, **metrics})
+        tqdm.write(f"Evaluation at step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                                                              if not k.endswith(("_std", "_real", "_total"))))
+
+
+def _next_multiple(step: int, every: int) -> int:
+    """The first multiple of `every` after `step` (infinity if every is 0)."""
+    return (step // every + 1) * every if every else math.inf
+
+
+def checkpoint_due(config: Config, step: int, steps_per_epoch: int, total: int) -> bool:
+    """Whether the run saves after `step` steps: every ckpt_every steps, every ckpt_epochs epochs, and at the end."""
+    every_steps = config.ckpt_every > 0 and step % config.ckpt_every == 0
+    every_epochs = (config.ckpt_epochs > 0 and step % steps_per_epoch == 0
+                    and (step // steps_per_epoch) % config.ckpt_epochs == 0)
+    return step == total or every_steps or every_epochs
