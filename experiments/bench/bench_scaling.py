@@ -28,7 +28,7 @@ from experiments import RESULTS  # noqa: E402
 from ganjax.config import Config, resolve  # noqa: E402
 from ganjax.data import epoch_permutation, load_dataset  # noqa: E402
 from ganjax.parallel import Placement  # noqa: E402
-from ganjax.state import create_state, make_gan  # noqa: E402
+from ganjax.state import create_state, make_spec  # noqa: E402
 from ganjax.steps import train_chunk  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def measure(n_devices: int, batch: int, args) -> dict:
     config = resolve(Config(dataset="digits", resolution=args.resolution, features=args.features,
                             batch_size=batch, chunk_size=args.chunk_size))
     placement = Placement(tuple(jax.local_devices()[:n_devices]), n_devices)
-    gan = make_gan(config, placement.axis_name)
+    gan = make_spec(config, placement.axis_name)
     data = load_dataset(config).array
     state = placement.replicate(create_state(gan, 0))
     device_data = placement.replicate(data)

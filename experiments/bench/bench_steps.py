@@ -19,8 +19,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from ganjax.config import parse_config
-from ganjax.state import create_state, make_gan
+from ganjax.train import parse_args
+from ganjax.state import create_state, make_spec
 from ganjax.steps import train_chunk
 
 DEFAULT_CONFIGS = ["", "--loss=wgan", "--preset=hw6-gan", "--preset=hw6-wgan-gp"]
@@ -28,8 +28,8 @@ DEFAULT_CONFIGS = ["", "--loss=wgan", "--preset=hw6-gan", "--preset=hw6-wgan-gp"
 
 def make_state(flags: str):
     """(config, gan, fresh state) of the ganjax.train flags `flags`."""
-    config = parse_config(shlex.split(flags))
-    gan = make_gan(config)
+    config = parse_args(shlex.split(flags))[0]
+    gan = make_spec(config)
     return config, gan, create_state(gan, config.seed)
 
 

@@ -23,7 +23,7 @@ import shutil
 from experiments import RESULTS
 from ganjax.config import Config, resolve
 from ganjax.summaries import read_log
-from ganjax.trainer import train
+from ganjax.training import train
 
 
 def main():

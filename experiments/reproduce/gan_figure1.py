@@ -24,15 +24,15 @@ import numpy as np
 from experiments import RESULTS
 from ganjax.config import Config, resolve
 from ganjax.data.toy import ONE_D_MEAN, ONE_D_STD
-from ganjax.state import create_state, make_gan
+from ganjax.state import create_state, make_spec
 from ganjax.steps import apply_net
-from ganjax.trainer import train
+from ganjax.training import train
 
 
 def stage_curves(gan, state, xs, n_samples: int = 20000, seed: int = 0):
     """(p_g on xs from a histogram of G's samples, D(xs), z's and G(z)'s for the lines)."""
-    g = lambda z: apply_net(gan.generator, state.g.params, state.g.batch_stats, z, False)[0]
-    d = lambda x: jax.nn.sigmoid(apply_net(gan.discriminator, state.d.params, state.d.batch_stats, x, False)[0])
+    g = lambda z: apply_net(gan.generator, state.g.params, state.g.model_state, z, False)[0]
+    d = lambda x: jax.nn.sigmoid(apply_net(gan.discriminator, state.d.params, state.d.model_state, x, False)[0])
     samples = np.asarray(g(jax.random.normal(jax.random.PRNGKey(seed), (n_samples, 1))))[:, 0]
     width = xs[1] - xs[0]
     edges = np.append(xs - width / 2, xs[-1] + width / 2)
@@ -52,7 +52,7 @@ def main():
     config = resolve(Config(loss="gan", dataset="toy:1d", arch="mlp", z_dim=1, mlp_width=32, mlp_depth=2,
                             batch_size=256, lr=1e-3, beta1=0.5, beta2=0.999, seed=args.seed, chunk_size=50,
                             workdir=args.workdir, ckpt_every=0, sample_every=1000))
-    gan = make_gan(config)
+    gan = make_spec(config)
     xs = np.linspace(-1.0, 5.0, 121, dtype=np.float32)
     data_density = np.exp(-0.5 * ((xs - ONE_D_MEAN) / ONE_D_STD) ** 2) / (ONE_D_STD * np.sqrt(2 * np.pi))
 

@@ -27,9 +27,9 @@ from experiments import RESULTS
 from ganjax.config import Config, resolve
 from ganjax.data.toy import make_toy
 from ganjax.evaluation import sample_metrics
-from ganjax.state import make_gan
+from ganjax.state import make_spec
 from ganjax.steps import apply_net
-from ganjax.trainer import train
+from ganjax.training import train
 COMMON = dict(arch="mlp", z_dim=2, mlp_width=256, mlp_depth=3, batch_size=256, chunk_size=500,
               sample_every=10_000, eval_every=0, tensorboard=False, ckpt_every=0, ckpt_epochs=0)
 LOSSES = {  # a 5,000-step CPU budget: learning rates above the papers' 100,000-step settings
@@ -43,9 +43,9 @@ def run(dataset: str, loss: str, seed: int, steps: int, workdir: str):
     """Trains one configuration; returns (config, state, metrics of 2,500 samples)."""
     config = resolve(Config(**COMMON, **LOSSES[loss], dataset=dataset, seed=seed, steps=steps, workdir=workdir))
     state = train(config, progress=False, restart=True)
-    gan = make_gan(config)
+    gan = make_spec(config)
     z = jax.random.normal(jax.random.PRNGKey(10_000 + seed), (2500, config.z_dim))
-    samples = np.asarray(apply_net(gan.generator, state.g.params, state.g.batch_stats, z, False)[0])
+    samples = np.asarray(apply_net(gan.generator, state.g.params, state.g.model_state, z, False)[0])
     return config, gan, state, samples, sample_metrics(config, samples)
 
 
@@ -78,13 +78,12 @@ def main():
                 per_seed.append(m)
                 print(json.dumps({"dataset": dataset, "loss": loss, "seed": seed, **m}), flush=True)
                 if seed == 0:
-                    probabilities = gan.loss.probabilities
-                    out = jax.nn.sigmoid if probabilities else (lambda v: v)
+                    out = gan.loss.d_output
                     critic = lambda x: np.asarray(out(apply_net(gan.discriminator, state.d.params,
-                                                                state.d.batch_stats, x, False)[0]))
+                                                                state.d.model_state, x, False)[0]))
                     draw_toy(axes[i, j], samples, make_toy(dataset, 2500, 0), critic,
                              f"{loss} on {dataset[4:]}: {m['modes']}/{m['modes_total']} modes, "
-                             f"{100 * m['high_quality']:.0f}% HQ", probabilities)
+                             f"{100 * m['high_quality']:.0f}% HQ", gan.loss.d_output_label)
             summary = {"dataset": dataset, "loss": loss, "seeds": args.seeds, "steps": args.steps}
             for key in ("modes", "high_quality", "reverse_kl"):
                 values = np.array([m[key] for m in per_seed], float)
