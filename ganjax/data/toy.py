@@ -1,4 +1,4 @@
-"""Toy distributions of the GAN literature (REFERENCE.md; VEEGAN / PacGAN definitions)."""
+"""Toy distributions of the GAN literature (VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al. 2018)."""
 
 import numpy as np
 

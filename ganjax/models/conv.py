@@ -1,6 +1,6 @@
 """PyTorch-semantics 2-D convolutions for NHWC arrays, fast on XLA CPU.
 
-Why this module exists (see /work/shared/REFERENCE.md, "Stack facts"): XLA on CPU runs
+Why this module exists (measured with experiments/bench/bench_conv.py): XLA on CPU runs
 flax ``nn.ConvTranspose`` -- an lhs-dilated convolution -- pathologically slowly at small
 spatial sizes (512->256 channels, 4x4->8x8, k5 s2, batch 64: 6.4 s forward, versus 0.04 s
 in PyTorch). The CPU paths here rewrite every strided (transposed) convolution as ONE
@@ -24,7 +24,7 @@ convolution ``kernel[kh, kw, i, o] == torch_weight[i, o, kh, kw]`` (no spatial f
 storage); for the convolution ``kernel[kh, kw, i, o] == torch_weight[o, i, kh, kw]``.
 
 PyTorch's ``ConvTranspose2d(k, s, p, output_padding)`` maps to lax padding
-``(k-1-p, k-1-p+output_padding)`` per side with a spatially flipped kernel (REFERENCE);
+``(k-1-p, k-1-p+output_padding)`` per side with a spatially flipped kernel (the adjoint of the forward convolution);
 flax's ``'SAME'`` is off by one pixel, so we never use it.
 """
 
@@ -385,7 +385,7 @@ class ConvTranspose2d(nn.Module):
     """PyTorch-semantics ``ConvTranspose2d`` (NHWC) using :func:`conv_transpose`.
 
     Use instead of flax ``nn.ConvTranspose``: that is an lhs-dilated conv, pathologically
-    slow on XLA CPU (REFERENCE "Stack facts": 6.4 s vs 0.11 s for the DCGAN 4x4->8x8 layer),
+    slow on XLA CPU (6.4 s vs 0.11 s forward for the DCGAN 4x4->8x8 layer, experiments/bench/bench_conv.py),
     and its ``'SAME'`` padding is one pixel off PyTorch's. Params: ``kernel`` of shape
     ``(k, k, in, out)`` (``== torch_weight.transpose(2, 3, 0, 1)``), optional ``bias``.
     """

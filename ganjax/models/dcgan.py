@@ -1,4 +1,4 @@
-"""DCGAN generator and discriminator as in the homework (ML2022Spring HW6; REFERENCE.md).
+"""DCGAN generator and discriminator as in the homework (ML2022Spring HW6 sample code).
 
 G: Linear(z -> w*4*4, no bias) + BN + ReLU, then transposed convolutions (k5 s2 p2 op1, no bias)
    + BN + ReLU that double the side and halve the width, and a last one to `channels` + tanh.

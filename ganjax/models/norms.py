@@ -6,7 +6,7 @@ from flax import linen as nn
 
 
 def scale_init(key, shape, dtype=jnp.float32):
-    """BatchNorm weight init of the homework: N(1, 0.02) (REFERENCE.md, DCGAN init)."""
+    """BatchNorm weight init of the homework: N(1, 0.02) (its `weights_init`, after Radford et al. 2015)."""
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
