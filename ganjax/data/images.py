@@ -1,6 +1,8 @@
-"""One PIL image -> the model's uint8 square: any mode to L or RGB, center crop, Lanczos resize.
+"""Pixels as the models see them: one PIL image -> the model's uint8 square (any mode to L or
+RGB, center crop, Lanczos resize), MNIST's 28x28 padded to 32x32, and uint8 -> [-1, 1].
 
-Shared by image folders and TFDS datasets so that both see pixels the same way.
+Shared by every image source (digits, folders, TFDS) and by the metrics, so that all see pixels
+the same way.
 """
 
 from __future__ import annotations
@@ -50,3 +52,17 @@ def fit(image: Image.Image, resolution: int, channels: int) -> np.ndarray:
     if image.size != (resolution, resolution):
         image = image.resize((resolution, resolution), Image.LANCZOS)
     return np.asarray(image, dtype=np.uint8).reshape(resolution, resolution, channels)
+
+
+def pad_28_to_32(images: np.ndarray, axes: tuple[int, int]) -> np.ndarray:
+    """28x28 digits padded with 2 pixels of background on each side of the two spatial `axes`, to
+    32x32, as is usual for DCGAN on MNIST (and as LeNet-5 took them): four halvings reach 2x2."""
+    pad = [(0, 0)] * images.ndim
+    for axis in axes:
+        pad[axis] = (2, 2)
+    return np.pad(images, pad)
+
+
+def to_unit_range(pixels):
+    """uint8 pixels -> float32 in [-1, 1] (x / 127.5 - 1), for numpy or jax arrays alike."""
+    return pixels.astype("float32") / 127.5 - 1.0

@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ganjax.data import cache
-from ganjax.data.images import fit
+from ganjax.data.images import fit, pad_28_to_32
 from ganjax.errors import UserError
 
 DEFAULT_SPLIT = "train"
@@ -98,7 +98,7 @@ def data_source(name: str, split: str, data_dir: str | None = None):
 def to_square(image: np.ndarray, resolution: int, channels: int) -> np.ndarray:
     """One tfds image (H, W, C) -> uint8 (resolution, resolution, channels); side 28 is padded to 32 first."""
     if image.shape[:2] == (28, 28):
-        image = np.pad(image, ((2, 2), (2, 2), (0, 0)))
+        image = pad_28_to_32(image, axes=(0, 1))
     modes = {1: "L", 3: "RGB", 4: "RGBA"}
     if image.dtype != np.uint8 or image.shape[-1] not in modes:
         raise UserError(f"unsupported tfds image: dtype {image.dtype}, shape {image.shape}")
