@@ -1,5 +1,6 @@
 """The train step: schedule, clipping, which network each step changes, scan == loop, determinism."""
 
+import dataclasses
 import functools
 
 import jax
@@ -97,3 +98,21 @@ def test_same_seed_gives_bitwise_same_parameters():
     _, spec, state, data, perm = setup(loss="wgan-gp", n_critic=2, seed=1)
     other, _ = jax.jit(functools.partial(train_chunk, spec, 4))(state, data, perm, 0, 4)
     assert not leaves_equal(results[0].g.params, other.g.params)
+
+
+def test_a_new_regularizer_term_plugs_into_d_step_without_touching_it():
+    """The seam of the objective: a term is a pure function in the spec's list; d_step adds it
+    with its weight and reports it under its own name."""
+    from ganjax.regularizers import Term
+
+    cfg, spec, state, data, perm = setup(loss="wgan-gp", d_norm="none")
+    real = gather_batch(data, perm, 0, cfg.batch_size)
+    squared_real = lambda critic, real, fake, eps: jnp.mean(critic(real) ** 2)
+    extended = dataclasses.replace(spec, d_terms=spec.d_terms + (Term("squared_real", squared_real, 0.5),))
+    _, base = jax.jit(functools.partial(d_step, spec))(state, real)
+    _, metrics = jax.jit(functools.partial(d_step, extended))(state, real)
+    assert set(metrics) == set(base) | {"squared_real"}
+    expected = jnp.mean(spec.discriminator.apply({"params": state.d.params}, real, train=True) ** 2)
+    np.testing.assert_allclose(metrics["squared_real"], expected, rtol=1e-5)
+    np.testing.assert_allclose(metrics["loss_D"], base["loss_D"] + 0.5 * expected, rtol=1e-5)
+    np.testing.assert_allclose(metrics["gp"], base["gp"], rtol=1e-6)
