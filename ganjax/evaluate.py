@@ -30,15 +30,14 @@ def parse_args(argv: list[str] | None):
 def _run(argv: list[str] | None) -> int | None:
     args = parse_args(argv)
     from ganjax.evaluation import evaluate, has_metrics
-    from ganjax.generate import generate
-    from ganjax.inference import load_generator
+    from ganjax.generation import load_generator
 
     gen = load_generator(args.workdir, args.step)
     if not has_metrics(gen.config):
         raise UserError(f"no sample-quality metric for --dataset={gen.config.dataset} at "
                         f"{gen.config.resolution}px / {gen.config.channels} channel(s): metrics exist for "
                         f"toy data and 32x32 digits")
-    metrics = evaluate(lambda z: generate(gen, z, progress=False), gen.config, args.seed, args.kid_subsets)
+    metrics = evaluate(gen.generate, gen.config, args.seed, args.kid_subsets)
     result = {"step": gen.step, "dataset": gen.config.dataset, "loss": gen.config.loss, "seed": args.seed,
               "metrics": metrics}
     out = args.out or os.path.join(args.workdir, "eval.json")

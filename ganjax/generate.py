@@ -24,8 +24,7 @@ from tqdm.auto import tqdm
 
 from ganjax.config import Parser
 from ganjax.errors import UserError, run_command
-
-BATCH = 250  # images per compiled G call
+from ganjax.latent import sample_z
 
 
 def parse_args(argv: list[str] | None):
@@ -67,16 +66,6 @@ def load_z(path: str, z_dim: int) -> np.ndarray:
     return z.astype(np.float32)
 
 
-def generate(gen, z: np.ndarray, progress: bool = True) -> np.ndarray:
-    """G(z) for all rows of z, in fixed-size batches (one compiled program)."""
-    out = []
-    for start in tqdm(range(0, len(z), BATCH), desc="Generating", disable=not progress or len(z) <= BATCH):
-        batch = z[start:start + BATCH]
-        padded = np.concatenate([batch, np.zeros((BATCH - len(batch), z.shape[1]), np.float32)])
-        out.append(np.asarray(gen.from_z(padded))[:len(batch)])
-    return np.concatenate(out)
-
-
 def slerp(a, b, t):
     """Spherical interpolation between latent vectors a and b (Shoemake 1985; White 2016 for GANs)."""
     a_n, b_n = a / jnp.linalg.norm(a, axis=-1, keepdims=True), b / jnp.linalg.norm(b, axis=-1, keepdims=True)
@@ -90,8 +79,8 @@ def slerp(a, b, t):
 def interpolation_z(key, rows: int, k: int, z_dim: int, spherical: bool) -> np.ndarray:
     """(rows * k, z_dim): row r goes from a random z_a to a random z_b in k steps."""
     a_key, b_key = jax.random.split(key)
-    a = jax.random.normal(a_key, (rows, 1, z_dim))
-    b = jax.random.normal(b_key, (rows, 1, z_dim))
+    a = sample_z(a_key, rows, z_dim)[:, None]
+    b = sample_z(b_key, rows, z_dim)[:, None]
     t = jnp.linspace(0.0, 1.0, k)[None, :, None]
     z = slerp(a, b, t) if spherical else (1 - t) * a + t * b
     return np.asarray(z.reshape(rows * k, z_dim), np.float32)
@@ -121,7 +110,7 @@ def pack_tgz(paths: list[str], out: str) -> str:
 
 def _run(argv: list[str] | None) -> int | None:
     args = parse_args(argv)
-    from ganjax.inference import draw_z, load_generator
+    from ganjax.generation import load_generator
     from ganjax.visualize import save_image_grid, save_toy_plot
 
     if args.from_torch:
@@ -135,8 +124,8 @@ def _run(argv: list[str] | None) -> int | None:
     except OSError as e:
         raise UserError(f"cannot create --out={out}: {e.strerror or e}") from None
     key = jax.random.PRNGKey(args.seed)
-    z = load_z(args.z, gen.z_dim) if args.z else np.asarray(draw_z(key, args.n, gen.z_dim))
-    samples = generate(gen, z)
+    z = load_z(args.z, gen.z_dim) if args.z else np.asarray(sample_z(key, args.n, gen.z_dim))
+    samples = gen.generate(z, progress=True)
     written = []
     if gen.kind == "toy":
         from ganjax.data.toy import make_toy
@@ -158,7 +147,7 @@ def _run(argv: list[str] | None) -> int | None:
             if args.interpolate:
                 zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
                 path = os.path.join(out, f"interpolate_{name}.png")
-                written.append(save_image_grid(generate(gen, zi, False), path, nrow=args.interpolate))
+                written.append(save_image_grid(gen.generate(zi), path, nrow=args.interpolate))
     source = args.from_torch or f"{args.workdir} step {gen.step}"
     print(f"Generated {len(samples)} samples with G from {source}: " + ", ".join(written))
 

@@ -103,8 +103,8 @@ def check_against_template(variables: dict, template: dict) -> None:
 
 
 def load_torch_generator(path: str):
-    """A `ganjax.inference.Generator` holding the weights of a homework .pth state dict."""
-    from ganjax.inference import Generator, generator_template
+    """A `ganjax.generation.Generator` holding the weights of a homework .pth state dict."""
+    from ganjax.generation import Generator, generator_template
 
     config, variables = convert_generator(read_state_dict(path))
     module, template = generator_template(config)

@@ -11,9 +11,9 @@ from ganjax.config import Config, resolve
 from ganjax.data.digits import load_digits
 from ganjax.data.toy import make_toy
 from ganjax.evaluate import main
-from ganjax.evaluation import N_DIGITS, has_metrics, sample_metrics
+from ganjax.evaluation import FeatureFamily, N_DIGITS, family, has_metrics, sample_metrics
 from ganjax.summaries import RunLog, plot_curves, read_log
-from ganjax.trainer import train
+from ganjax.training import train
 
 
 def test_real_ring_samples_cover_every_mode():
@@ -47,6 +47,30 @@ def test_which_runs_have_metrics():
     assert has_metrics(resolve(Config()))
     assert has_metrics(resolve(Config(dataset="toy:grid25")))
     assert not has_metrics(resolve(Config(resolution=64)))
+    assert [family(resolve(Config(dataset=d))).name for d in ("toy:ring8", "toy:1d", "digits")] == \
+        ["modes", "jsd", "digits"]
+
+
+def test_a_feature_family_is_an_extractor_and_its_real_images():
+    """A new feature-based metric is one FeatureFamily: its reference statistics are computed once
+    per dataset (whatever the KID subsets) and scored like the digits'."""
+    calls = []
+    projection = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+
+    def extractor(images):
+        calls.append(len(images))
+        features = images.reshape(len(images), -1) @ projection
+        probs = np.exp(features) / np.exp(features).sum(axis=1, keepdims=True)
+        return features, probs
+
+    real = np.random.default_rng(1).uniform(-1, 1, (130, 8, 8, 1)).astype(np.float32)
+    test_family = FeatureFamily("test", lambda c: True, 60, extractor, lambda c: real)
+    config = resolve(Config(resolution=8))
+    fake = np.random.default_rng(2).uniform(-0.5, 1, (60, 8, 8, 1)).astype(np.float32)
+    m = test_family.compute(fake, config, 2)
+    assert set(m) == {f"{k}{s}" for k in ("fd", "kid", "kid_std", "is", "is_std") for s in ("", "_real")}
+    assert test_family.compute(fake, config, 3)["fd"] == m["fd"] > m["fd_real"]
+    assert calls == [60, 60, 60, 60]  # the two real sets once, then the fakes of each call
 
 
 def test_evaluate_cli_writes_eval_json(tmp_path, capsys):

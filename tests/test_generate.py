@@ -12,8 +12,8 @@ from PIL import Image
 
 from ganjax.config import Config, resolve
 from ganjax.generate import interpolation_z, main, slerp
-from ganjax.inference import load_generator
-from ganjax.trainer import train
+from ganjax.generation import load_generator
+from ganjax.training import train
 from ganjax.visualize import to_uint8
 from tests.conftest import small_config
 
@@ -50,7 +50,7 @@ def test_png_is_g_in_inference_mode_and_seeded(image_run, tmp_path):
     # the pixels are G(z) with the running batch statistics, for z drawn from the seed
     gen = load_generator(workdir)
     z = jax.random.normal(jax.random.PRNGKey(1), (5, gen.z_dim))
-    expected = gen.module.apply({"params": state.g.params, "batch_stats": state.g.batch_stats}, z, train=False)
+    expected = gen.module.apply({"params": state.g.params, **state.g.model_state}, z, train=False)
     np.testing.assert_array_equal(read(a), to_uint8(expected)[..., 0])
     # inference mode: a sample does not depend on the others in its batch
     np.testing.assert_allclose(gen.from_z(z[:1]), gen.from_z(z)[:1], atol=1e-6)

@@ -6,8 +6,10 @@ Pure numpy functions here; the digit classifier that gives image features (Flax)
 """
 
 from ganjax.metrics.divergence import histogram_jsd, js_divergence, kl_divergence
-from ganjax.metrics.image import fit_gaussian, frechet_distance, inception_score, kid
+from ganjax.metrics.image import (feature_scores, fit_gaussian, frechet_distance, inception_score, kid,
+                                  real_split)
 from ganjax.metrics.toy import mode_coverage, mode_histogram, reverse_kl
 
 __all__ = ["mode_coverage", "mode_histogram", "reverse_kl", "kl_divergence", "js_divergence",
-           "histogram_jsd", "fit_gaussian", "frechet_distance", "kid", "inception_score"]
+           "histogram_jsd", "fit_gaussian", "frechet_distance", "kid", "inception_score", "feature_scores",
+           "real_split"]

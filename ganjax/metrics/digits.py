@@ -8,10 +8,8 @@ generator is judged by how far above `real_vs_real()` it lands at the same sampl
 
 from __future__ import annotations
 
-import numpy as np
-
 from ganjax.metrics.classifier import digit_features
-from ganjax.metrics.image import frechet_distance, inception_score, kid
+from ganjax.metrics.image import feature_scores, real_split
 
 
 def digit_scores(fake, real, variables: dict | None = None, kid_subsets: int = 100,
@@ -20,20 +18,15 @@ def digit_scores(fake, real, variables: dict | None = None, kid_subsets: int = 1
     or floats in [-1, 1], (N, 32, 32[, 1])); the Inception-Score analogue is of `fake` alone."""
     fake_features, fake_probs = digit_features(fake, variables)
     real_features, _ = digit_features(real, variables)
-    kid_mean, kid_std = kid(fake_features, real_features, kid_subsets, kid_subset_size, seed)
-    is_mean, is_std = inception_score(fake_probs)
-    return {"fd": frechet_distance(fake_features, real_features), "kid": kid_mean,
-            "kid_std": kid_std, "is": is_mean, "is_std": is_std}
+    return feature_scores(fake_features, fake_probs, real_features, kid_subsets, kid_subset_size, seed)
 
 
 def real_vs_real(n: int = 2500, seed: int = 0, variables: dict | None = None, **kwargs) -> dict:
     """`digit_scores` between two disjoint random sets of n real digits each (n <= 2,500 of the
-    5,000): the floor of the metrics at that sample size. Compare generated sets of n samples
-    against n real digits to read a score beside it."""
+    5,000; `real_split`): the floor of the metrics at that sample size. Compare generated sets of
+    n samples against n real digits to read a score beside it."""
     from ganjax.data.digits import load_digits
 
     images = load_digits(32, 1)
-    if not 0 < n <= len(images) // 2:
-        raise ValueError(f"n must be in 1..{len(images) // 2}, got {n}")
-    order = np.random.default_rng(seed).permutation(len(images))
-    return digit_scores(images[order[:n]], images[order[n:2 * n]], variables, seed=seed, **kwargs)
+    a, b = real_split(len(images), n, seed)
+    return digit_scores(images[a], images[b], variables, seed=seed, **kwargs)

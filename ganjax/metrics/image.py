@@ -1,5 +1,6 @@
 """Image-quality statistics on the outputs of a feature extractor: Frechet distance, KID and the
-Inception Score, as pure float64 numpy functions of features or class probabilities.
+Inception Score, as pure float64 numpy functions of features or class probabilities, and the
+disjoint real sets of the real-vs-real value they are read beside.
 
 The papers use Inception-v3; ganjax uses a digit classifier trained by the repo
 (`ganjax.metrics.classifier`), whose values are only comparable with each other and with the
@@ -96,3 +97,25 @@ def inception_score(probs, splits: int = 10) -> tuple[float, float]:
         kl = np.sum(part * (_safe_log(part) - _safe_log(marginal)), axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def feature_scores(fake_features, fake_probs, real_features, kid_subsets: int = 100,
+                   kid_subset_size: int = 1000, seed: int = 0) -> dict:
+    """{"fd", "kid", "kid_std", "is", "is_std"} of a fake set against a real set, from the
+    feature extractor's outputs: features (N, d) of both, class probabilities of the fake set
+    (the Inception Score is of the fake set alone). KID draws its subsets with `seed`."""
+    kid_mean, kid_std = kid(fake_features, real_features, kid_subsets, kid_subset_size, seed)
+    is_mean, is_std = inception_score(fake_probs)
+    return {"fd": frechet_distance(fake_features, real_features), "kid": kid_mean,
+            "kid_std": kid_std, "is": is_mean, "is_std": is_std}
+
+
+def real_split(count: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of two disjoint random sets of n of `count` real images: scored against each other
+    they give the real-vs-real value (the floor of FD and KID at n samples, as finite samples
+    score above 0), and the second set is the reference a generator's n samples are scored
+    against. The same seed gives the same sets in every run."""
+    if not 0 < n <= count // 2:
+        raise ValueError(f"n must be in 1..{count // 2}, got {n}")
+    order = np.random.default_rng(seed).permutation(count)
+    return order[:n], order[n:2 * n]

@@ -3,6 +3,7 @@
     gen = load_generator("runs/wgan-digits")
     images = gen.sample(jax.random.key(0), 64)   # (64, 32, 32, 1) in [-1, 1]
     images = gen.from_z(z)                        # z: (n, z_dim)
+    images = gen.generate(z)                      # any n, in fixed-size batches, as numpy
 
 Only G's params and batch statistics are read; D and the optimizer states stay on disk, and the
 training data are not needed. G runs in inference mode (running batch statistics), as the
@@ -13,15 +14,36 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
 
 from ganjax.checkpoints import Checkpoints
 from ganjax.config import Config, data_kind
+from ganjax.latent import sample_z
 from ganjax.models import build_models
 from ganjax.state import seed_keys
+
+BATCH = 250  # images per compiled G call
+
+
+def map_in_batches(fn: Callable, x, batch_size: int, progress: bool = False, desc: str = "Generating"):
+    """fn applied to the rows of x in batches of `batch_size` rows, as numpy arrays (fn may return
+    an array or a tuple / pytree of arrays, each with one row per input row). The last batch is
+    padded with zeros and its padding rows dropped, so a jitted fn compiles one program that
+    serves every len(x). `progress` shows a bar when there is more than one batch."""
+    x = np.asarray(x)
+    outputs = []
+    for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress or len(x) <= batch_size):
+        batch = x[start:start + batch_size]
+        padded = np.pad(batch, [(0, batch_size - len(batch))] + [(0, 0)] * (x.ndim - 1))
+        outputs.append(jax.tree.map(lambda y, n=len(batch): np.asarray(y)[:n], fn(padded)))
+    if not outputs:
+        raise ValueError("map_in_batches needs at least one row")
+    return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
 
 
 class Generator(NamedTuple):
@@ -48,11 +70,12 @@ class Generator(NamedTuple):
 
     def sample(self, key, n: int) -> jax.Array:
         """n samples from z ~ N(0, I) drawn with `key`."""
-        return self.from_z(draw_z(key, n, self.z_dim))
+        return self.from_z(sample_z(key, n, self.z_dim))
 
-
-def draw_z(key, n: int, z_dim: int) -> jax.Array:
-    return jax.random.normal(key, (n, z_dim), jnp.float32)
+    def generate(self, z, progress: bool = False, batch_size: int = BATCH) -> np.ndarray:
+        """`from_z` for any number of rows of z, in fixed-size batches (one compiled program), as
+        a numpy array; `progress` shows a bar."""
+        return map_in_batches(self.from_z, np.asarray(z, np.float32), batch_size, progress)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -88,4 +111,4 @@ def load_generator(workdir: str, step: int | None = None) -> Generator:
     return Generator(config, module, variables, step)
 
 
-__all__ = ["Generator", "config_from_dict", "draw_z", "generator_template", "load_generator"]
+__all__ = ["BATCH", "Generator", "config_from_dict", "generator_template", "load_generator", "map_in_batches"]
