@@ -1,7 +1,7 @@
 """Load a generator saved by the homework's PyTorch code (`torch.save(G.state_dict(), "G_49.pth")`).
 
 The homework's G is Linear(no bias) + BatchNorm1d, then ConvTranspose2d(no bias) + BatchNorm2d
-blocks and a last ConvTranspose2d (REFERENCE.md). Its state dict lists those modules in order;
+blocks and a last ConvTranspose2d (ML2022Spring HW6 sample code). Its state dict lists those modules in order;
 they map one to one, in the same order, onto ganjax's `DCGANGenerator`:
 
     Linear.weight (out, in)                  -> Dense_k.kernel (in, out)
