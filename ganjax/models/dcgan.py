@@ -7,13 +7,14 @@ D: Conv(k4 s2 p1) + LeakyReLU(0.2), then Conv(k4 s2 p1) + norm + LeakyReLU(0.2) 
 
 The number of blocks follows from the resolution: log2(resolution) - 2 resampling layers
 (4 for 64x64 with widths 8f..f, 3 for 32x32 with widths 4f..f).
-Init: conv weights N(0, 0.02), norm scales N(1, 0.02); the Linear keeps PyTorch's default init,
-since the homework's weights_init only touches Conv and BatchNorm layers.
+Init: conv weights N(0, 0.02), norm scales N(1, 0.02); the Linear and D's conv biases keep
+PyTorch's default init, since the homework's weights_init only touches Conv and BatchNorm weights.
 """
 
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
@@ -23,6 +24,12 @@ from ganjax.models.norms import make_norm
 conv_init = nn.initializers.normal(0.02)
 # PyTorch nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 torch_linear_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_conv_bias_init(fan_in: int):
+    """PyTorch nn.Conv2d default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels * kh * kw."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
 def num_blocks(resolution: int) -> int:
@@ -69,10 +76,13 @@ class DCGANDiscriminator(nn.Module):
         n = num_blocks(self.resolution)
         width = self.features
         x = x.astype(self.dtype)  # the convolutions run in the input's dtype
-        x = nn.leaky_relu(Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init, impl=self.conv_impl)(x), 0.2)
+        conv = lambda features, stride, padding, x: Conv2d(
+            features, 4, stride=stride, padding=padding, kernel_init=conv_init,
+            bias_init=torch_conv_bias_init(x.shape[-1] * 4 * 4), impl=self.conv_impl)(x)
+        x = nn.leaky_relu(conv(width, 2, 1, x), 0.2)
         for _ in range(n - 1):
             width *= 2
-            x = Conv2d(width, 4, stride=2, padding=1, kernel_init=conv_init, impl=self.conv_impl)(x)
+            x = conv(width, 2, 1, x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
-        x = Conv2d(1, 4, stride=1, padding=0, kernel_init=conv_init, impl=self.conv_impl)(x)
+        x = conv(1, 1, 0, x)
         return x.reshape(x.shape[0]).astype(jnp.float32)

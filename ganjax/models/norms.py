@@ -16,7 +16,8 @@ def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.fl
     - batch: PyTorch BatchNorm semantics (momentum 0.1 = flax 0.9, eps 1e-5); batch statistics
       in training, running statistics in inference. Under pmap, `axis_name` makes the batch
       statistics those of the global batch (cross-replica batch norm), as on one device.
-    - instance: per sample and channel over the spatial axes (WGAN-GP's choice of the homework).
+    - instance: per sample and channel over the spatial axes (WGAN-GP's choice of the homework);
+      scale starts at 1, as PyTorch's InstanceNorm2d (weights_init only draws BatchNorm weights).
     - layer: per sample over all of its values, per-channel affine (WGAN-GP paper's suggestion).
     - none: identity.
     `dtype` is the output's dtype; statistics are computed in float32 whatever it is (flax's
@@ -26,7 +27,8 @@ def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.fl
         return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init, dtype=dtype,
                             axis_name=axis_name if train else None)
     if kind == "instance":
-        return nn.InstanceNorm(epsilon=1e-5, scale_init=scale_init, dtype=dtype)
+        # PyTorch's InstanceNorm2d: the homework's weights_init does not touch it (scale 1, bias 0)
+        return nn.InstanceNorm(epsilon=1e-5, dtype=dtype)
     if kind == "layer":
         return lambda x: nn.LayerNorm(epsilon=1e-5, reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1,
                                       scale_init=scale_init, dtype=dtype)(x)
