@@ -7,31 +7,7 @@ import pytest
 import torch  # in the test extra: pip install -e ".[test]"
 
 from ganjax.generate import main
-
-
-class HomeworkGenerator(torch.nn.Module):
-    """The generator of the homework's sample code (ML2022Spring HW6), written as it is there."""
-
-    def __init__(self, in_dim, feature_dim=64, channels=3, blocks=3):
-        super().__init__()
-        nn = torch.nn
-        self.l1 = nn.Sequential(nn.Linear(in_dim, feature_dim * 2 ** blocks * 4 * 4, bias=False),
-                                nn.BatchNorm1d(feature_dim * 2 ** blocks * 4 * 4), nn.ReLU())
-        self.l2 = nn.Sequential(*[self.dconv_bn_relu(feature_dim * 2 ** (blocks - i), feature_dim * 2 ** (blocks - i - 1))
-                                  for i in range(blocks)])
-        self.l3 = nn.Sequential(nn.ConvTranspose2d(feature_dim, channels, kernel_size=5, stride=2, padding=2,
-                                                   output_padding=1, bias=False), nn.Tanh())
-
-    @staticmethod
-    def dconv_bn_relu(in_dim, out_dim):
-        nn = torch.nn
-        return nn.Sequential(nn.ConvTranspose2d(in_dim, out_dim, kernel_size=5, stride=2, padding=2,
-                                                output_padding=1, bias=False), nn.BatchNorm2d(out_dim), nn.ReLU(True))
-
-    def forward(self, x):
-        y = self.l1(x)
-        y = y.view(y.size(0), -1, 4, 4)
-        return self.l3(self.l2(y))
+from tests.homework_torch import Generator as HomeworkGenerator
 
 
 @pytest.mark.parametrize("features,channels,blocks,z_dim", [(64, 3, 3, 100), (8, 1, 2, 16)])
@@ -39,7 +15,7 @@ def test_from_torch_matches_pytorch(tmp_path, features, channels, blocks, z_dim)
     from ganjax.torch_import import load_torch_generator
 
     torch.manual_seed(0)
-    g = HomeworkGenerator(z_dim, features, channels, blocks)
+    g = HomeworkGenerator(z_dim, features, 4 * 2 ** (blocks + 1), channels)  # the homework's G, blocks + 1 upsamplings
     with torch.no_grad():  # non-trivial batch-norm state, as after training
         for m in g.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):

@@ -45,21 +45,20 @@ LOSS_ATOL = 2e-5  # losses are differences of means of logits (wgan): rounding o
 
 def ganjax_run(config):
     """(jitted train_step, initial state) through ganjax's public-ish builders."""
-    from ganjax import state as st
-    build = getattr(st, "make_spec", None) or st.make_gan  # make_gan -> make_spec (GANSpec) in the refactor
-    spec = build(config)
-    return jax.jit(functools.partial(train_step, spec)), st.create_state(spec, config.seed)
+    from ganjax.state import create_state, make_spec
+
+    spec = make_spec(config)
+    return jax.jit(functools.partial(train_step, spec)), create_state(spec, config.seed)
 
 
 def net_arrays(net):
     """(params, batch_stats, opt_state) of one network of ganjax's GANState."""
-    stats = net.model_state.get("batch_stats", {}) if hasattr(net, "model_state") else net.batch_stats
-    return net.params, stats, net.opt_state
+    return net.params, net.model_state.get("batch_stats", {}), net.opt_state
 
 
 def step_losses(metrics):
     """(loss_D, loss_G (NaN without a G update), gp or None) from train_step's metrics."""
-    d, g = (metrics["D"], metrics["G"]) if "D" in metrics else (metrics, metrics)
+    d, g = metrics["D"], metrics["G"]
     return float(d["loss_D"]), float(g["loss_G"]), (float(d["gp"]) if "gp" in d else None)
 
 
