@@ -316,7 +316,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help_text = meta["help"]
         if meta["choices"]:
             help_text += f" Choices: {', '.join(meta['choices'])}."
-        help_text += f" (default: {'auto' if f.default is None else f.default})"
+        help_text += f" (default: {'auto' if f.default is None else f.default}"
+        help_text += "; fixed by a run's checkpoints)" if meta["resume"] == STRUCTURAL else ")"
         groups[meta["group"]].add_argument(f"--{f.name}", type=_converter(f), default=argparse.SUPPRESS,
                                            metavar=f.name.upper(), help=help_text.replace("%", "%%"))
     return parser

@@ -1,5 +1,6 @@
 """Checkpoints: exact resume, structural checks, restart, keep, safe stops, kills and damage."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -236,3 +237,17 @@ def test_kill_9_during_a_save_leaves_the_last_complete_checkpoint(tmp_path):
     args = [a for a in SLOW_TOY if not a.startswith("--steps")] + [f"--steps={complete[-1] + 5}"]
     assert main(args + [f"--workdir={tmp_path}"]) == 0
     assert Checkpoints(str(tmp_path)).latest_step() == complete[-1] + 5
+
+
+def test_every_field_says_what_a_resume_may_do_and_the_check_follows_it():
+    from ganjax.config import FREE, PLACEMENT, STRUCTURAL, resume_kind
+    from ganjax.checkpoints import config_changes
+
+    config = toy_config(steps=4)
+    saved = dataclasses.asdict(config)
+    for name, value in saved.items():
+        kind = resume_kind(name)
+        assert kind in (STRUCTURAL, FREE, PLACEMENT), name
+        structural, other = config_changes({**saved, name: "something else"}, config)
+        assert (bool(structural), bool(other)) == {STRUCTURAL: (True, False), FREE: (False, True),
+                                                   PLACEMENT: (False, False)}[kind], name
