@@ -194,8 +194,12 @@ class Run:
 
     def position(self, step: int) -> dict:
         """Where `step` is in the data (saved with each checkpoint)."""
-        return {"epoch": step // self.steps_per_epoch, "batch": step % self.steps_per_epoch,
-                "steps_per_epoch": self.steps_per_epoch, "examples": len(self.dataset.array)}
+        return data_position(step, self.steps_per_epoch, len(self.dataset.array))
+
+
+def data_position(step: int, steps_per_epoch: int, examples: int) -> dict:
+    return {"epoch": step // steps_per_epoch, "batch": step % steps_per_epoch, "steps_per_epoch": steps_per_epoch,
+            "examples": examples}
 
 
 def setup(config: Config, restart: bool, resume_step: int | None, resources: contextlib.ExitStack) -> Run:
@@ -216,17 +220,16 @@ def setup(config: Config, restart: bool, resume_step: int | None, resources: con
     resources.callback(checkpoints.close)
     spec = make_spec(config, placement.axis_name)
     steps_per_epoch, total = schedule(config, len(dataset.array))
-    run = Run(config, placement, spec, dataset, workdir, checkpoints, None, create_state(spec, config.seed), False,
-              steps_per_epoch, total)
-    resumed = resume(config, checkpoints, run.state, run.position(0), resume_step)
-    if resumed is not None:
-        run.state, run.resumed = resumed, True
-    run.log = RunLog(workdir, int(run.state.step), enabled=main, tensorboard=config.tensorboard)
-    resources.callback(run.log.close)
+    state = create_state(spec, config.seed)
+    resumed = resume(config, checkpoints, state, data_position(0, steps_per_epoch, len(dataset.array)), resume_step)
+    state = resumed if resumed is not None else state
+    log = RunLog(workdir, int(state.step), enabled=main, tensorboard=config.tensorboard)
+    resources.callback(log.close)
     if main:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(dataclasses.asdict(config), f, indent=2)
-    return run
+    return Run(config, placement, spec, dataset, workdir, checkpoints, log, state, resumed is not None, steps_per_epoch,
+               total)
 
 
 def make_feed(run: Run):
