@@ -50,7 +50,7 @@ class Generator(NamedTuple):
     """A generator module with its variables; `from_z` and `sample` are pure and jitted."""
     config: Config
     module: Any
-    variables: dict  # {"params": ..., "batch_stats": ...}
+    variables: dict  # flax variables: {"params": ..., "batch_stats": ..., any other collection}
     step: int | None = None
 
     @property
@@ -80,7 +80,7 @@ class Generator(NamedTuple):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _apply(module, variables, z):
-    variables = {k: v for k, v in variables.items() if v}  # no empty batch_stats collection
+    variables = {k: v for k, v in variables.items() if v}  # no empty collection
     return module.apply(variables, z, train=False)
 
 
@@ -94,8 +94,7 @@ def generator_template(config: Config) -> tuple[Any, dict]:
     """(module, variables with the right shapes) for the config's generator, without training."""
     generator, _ = build_models(config)
     variables = generator.init(seed_keys(config.seed)[0], jnp.zeros((2, config.z_dim), jnp.float32), train=False)
-    template = {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
-    return generator, template
+    return generator, {"batch_stats": {}, **variables}  # every collection, as the checkpoint's generator item
 
 
 def load_generator(workdir: str, step: int | None = None) -> Generator:
