@@ -60,6 +60,21 @@ def _flatten(tree, prefix):
         yield prefix, tree
 
 
+def machine() -> dict:
+    """What decides float rounding: the CPU (its model and vector width) and the jax release."""
+    import platform
+
+    import jax
+
+    cpu, flags = platform.processor(), ""
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), cpu)
+        flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    return {"cpu": cpu, "avx512f": " avx512f" in flags, "jax": jax.__version__}
+
+
 LOSS_KEYS = ("loss_D", "loss_G", "D_real", "D_fake", "wasserstein", "gp")
 
 
@@ -78,3 +93,5 @@ if __name__ == "__main__":
             json.dump(losses(records), f, indent=1)
         np.savez_compressed(os.path.join(GOLDEN_DIR, f"{name}.npz"), **leaves)
         print(name, len(leaves), "leaves")
+    with open(os.path.join(GOLDEN_DIR, "machine.json"), "w") as f:
+        json.dump(machine(), f, indent=1)

@@ -1,8 +1,11 @@
 """Training semantics are pinned: small runs reproduce the results recorded before the refactor
 (tests/golden_runs.py), and a checkpoint written by that code (format 1) still resumes to them.
 
-The recording machine gives bitwise equality; the tolerance only absorbs another CPU's float
-rounding (a changed update rule moves these values by far more)."""
+On a machine like the recording one (the same CPU model and vector width, the same jax) the runs
+must be bitwise equal. Elsewhere float rounding differs, and Adam turns the rounding noise of
+gradients that are exactly zero in theory (conv biases right before a norm) into steps of about
+lr: there the losses must agree to 1e-4 and every leaf to 2e-3 (10 steps of lr 1e-4 for the
+digits runs)."""
 
 import json
 import os
@@ -11,10 +14,16 @@ import shutil
 import numpy as np
 import pytest
 
-from golden_runs import GOLDEN_DIR, LOSS_KEYS, RUNS, _QUIET, losses, run
+from golden_runs import GOLDEN_DIR, LOSS_KEYS, RUNS, losses, machine, run
 
 pytestmark = pytest.mark.slow
 FIXTURE = os.path.join(os.path.dirname(__file__), "data", "checkpoint_format1")
+
+
+with open(os.path.join(GOLDEN_DIR, "machine.json")) as f:
+    SAME_MACHINE = json.load(f) == machine()
+LOSS_TOL, LEAF_TOL = (dict(rtol=0, atol=0), dict(rtol=0, atol=0)) if SAME_MACHINE else \
+    (dict(rtol=1e-4, atol=1e-6), dict(rtol=0, atol=2e-3))
 
 
 def assert_matches_golden(name: str, records: list[dict], leaves: dict[str, np.ndarray]) -> None:
@@ -25,12 +34,12 @@ def assert_matches_golden(name: str, records: list[dict], leaves: dict[str, np.n
     for g, e in zip(got, expected):
         for key in LOSS_KEYS:
             if key in g and key in e:
-                np.testing.assert_allclose(g[key], e[key], rtol=1e-5, atol=1e-7, err_msg=f"{key} at step {e['step']}")
+                np.testing.assert_allclose(g[key], e[key], **LOSS_TOL, err_msg=f"{key} at step {e['step']}")
         assert "loss_D" in g and "loss_G" in g
     recorded = np.load(os.path.join(GOLDEN_DIR, f"{name}.npz"))
     assert sorted(leaves) == sorted(recorded.files)
     for path in recorded.files:
-        np.testing.assert_allclose(leaves[path], recorded[path], rtol=1e-5, atol=1e-7, err_msg=path)
+        np.testing.assert_allclose(leaves[path], recorded[path], **LEAF_TOL, err_msg=path)
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
