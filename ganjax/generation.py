@@ -5,14 +5,14 @@
     images = gen.from_z(z)                        # z: (n, z_dim)
     images = gen.generate(z)                      # any n, in fixed-size batches, as numpy
 
-Only G's params and batch statistics are read; D and the optimizer states stay on disk, and the
-training data are not needed. G runs in inference mode (running batch statistics), as the
+Only G's params and batch statistics are read (those of its exponential moving average if the
+run kept one, ganjax.ema); D and the optimizer states stay on disk, and the training data are
+not needed. G runs in inference mode (running batch statistics), as the
 homework's `G.eval()`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any, Callable, NamedTuple
 
@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ganjax.checkpoints import Checkpoints
-from ganjax.config import Config, data_kind
+from ganjax.config import Config, config_from_saved, data_kind
 from ganjax.latent import sample_z
 from ganjax.models import build_models
 from ganjax.state import seed_keys
@@ -52,6 +52,7 @@ class Generator(NamedTuple):
     module: Any
     variables: dict  # flax variables: {"params": ..., "batch_stats": ..., any other collection}
     step: int | None = None
+    ema: bool = False  # whether `variables` are G's exponential moving average
 
     @property
     def z_dim(self) -> int:
@@ -84,30 +85,30 @@ def _apply(module, variables, z):
     return module.apply(variables, z, train=False)
 
 
-def config_from_dict(saved: dict) -> Config:
-    """The Config saved in a checkpoint (fields this version does not know are ignored)."""
-    names = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: v for k, v in saved.items() if k in names})
-
-
 def generator_template(config: Config) -> tuple[Any, dict]:
-    """(module, variables with the right shapes) for the config's generator, without training."""
+    """(module, variables with the right shapes) for the config's generator, without training:
+    every collection, and the EMA copy under "ema" if the run keeps one, as the checkpoint's
+    generator item holds them."""
     generator, _ = build_models(config)
     variables = generator.init(seed_keys(config.seed)[0], jnp.zeros((2, config.z_dim), jnp.float32), train=False)
-    return generator, {"batch_stats": {}, **variables}  # every collection, as the checkpoint's generator item
+    template = {"batch_stats": {}, **variables}
+    return generator, {**template, "ema": dict(variables)} if config.ema else template
 
 
-def load_generator(workdir: str, step: int | None = None) -> Generator:
-    """G of the checkpoint at `step` (the latest if None) in `workdir`; UserError if there is none."""
+def load_generator(workdir: str, step: int | None = None, ema: bool = True) -> Generator:
+    """G of the checkpoint at `step` (the latest if None) in `workdir`: its EMA if the run kept
+    one and `ema`, else the raw G; UserError if there is no checkpoint."""
     checkpoints = Checkpoints(workdir, read_only=True)
     try:
         step, saved, _ = checkpoints.read_json(step)
-        config = config_from_dict(saved)
+        config = config_from_saved(saved)
         module, template = generator_template(config)
         variables = checkpoints.restore_generator(template, step)
     finally:
         checkpoints.close()
-    return Generator(config, module, variables, step)
+    averaged = variables.pop("ema", None)
+    use_ema = ema and averaged is not None
+    return Generator(config, module, averaged if use_ema else variables, step, use_ema)
 
 
-__all__ = ["BATCH", "Generator", "config_from_dict", "generator_template", "load_generator", "map_in_batches"]
+__all__ = ["BATCH", "Generator", "generator_template", "load_generator", "map_in_batches"]

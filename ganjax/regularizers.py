@@ -2,7 +2,8 @@
 
 D's objective is `loss.d_loss(real, fake) + sum(weight * term(...))` over `d_terms(config)`, and
 after each optimizer update D's parameters pass through `d_constraint(config)`. Each term is a
-pure function `term(critic, real, fake, eps) -> scalar`, reported under its own metric name:
+pure function `term(critic, real, fake, eps) -> scalar`, reported under its own metric name and
+computed every `every` D steps (lazy regularization: scaled by `every` when it is computed):
 
 - `critic(x)`: D on a batch, with its current parameters and statistics, one value per sample;
 - `real`, `fake`: this device's slices of the real batch and of the (stop-gradient) fake batch;
@@ -24,10 +25,13 @@ from ganjax.losses import get_loss
 
 
 class Term(NamedTuple):
-    """One weighted regularizer of D's objective, logged as metric `name`."""
+    """One weighted regularizer of D's objective, logged as metric `name`; computed on the D
+    steps where step % every == 0, with weight * every (Karras et al. 2020, StyleGAN2's lazy
+    regularization), so that its average contribution is the same."""
     name: str
     fn: Callable  # (critic, real, fake, eps) -> scalar
     weight: float
+    every: int = 1
 
 
 def interpolation_weights(key, n: int, sample_ndim: int, dtype=jnp.float32):
@@ -50,13 +54,35 @@ def gradient_penalty(critic: Callable, real, fake, eps):
     return jnp.mean((norms - 1.0) ** 2)
 
 
+def squared_gradient_norm(critic: Callable, x):
+    """E||grad_x D(x)||^2 over the batch, the gradient taken per sample with jax.grad of the sum
+    (each of D's values depends only on its own sample: no batch norm)."""
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x)
+    return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1))
+
+
+def r1_penalty(critic: Callable, real, fake, eps):
+    """R1: E||grad_x D(x)||^2 on real data, the zero-centred penalty of Mescheder et al. 2018
+    ("Which Training Methods for GANs do actually Converge?", eq. 9), weighted gamma/2."""
+    return squared_gradient_norm(critic, real)
+
+
+def r2_penalty(critic: Callable, real, fake, eps):
+    """R2: E||grad_x D(G(z))||^2 on generated data (Mescheder et al. 2018, eq. 10), weighted gamma/2."""
+    return squared_gradient_norm(critic, fake)
+
+
 def d_terms(config: Config) -> tuple[Term, ...]:
     """D's regularizers for a run, in order: those its loss variant declares, then those switched
-    on by their own flags."""
+    on by their own flags (R1 and R2 with gamma/2, lazy every `reg_every` steps)."""
     declared = get_loss(config.loss, config.g_loss).d_regularizers
     terms = []
     if "gp" in declared:
         terms.append(Term("gp", gradient_penalty, config.gp_weight))
+    if config.r1 > 0:
+        terms.append(Term("r1", r1_penalty, config.r1 / 2, config.reg_every))
+    if config.r2 > 0:
+        terms.append(Term("r2", r2_penalty, config.r2 / 2, config.reg_every))
     return tuple(terms)
 
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
+from ganjax.augment import parse_policy
 from ganjax.config import Config
 from ganjax.losses import Loss, get_loss
 from ganjax.models import build_models, data_shape
@@ -30,12 +31,22 @@ class NetState:
     opt_state: Any
 
 
+    def variables(self) -> dict:
+        """The flax variables dict of the network: {"params": ..., <collection>: ...}."""
+        return {"params": self.params, **self.model_state}
+
+
 @flax.struct.dataclass
 class GANState:
     g: NetState
     d: NetState
     step: jax.Array  # D steps taken so far (int32)
     key: jax.Array  # PRNG key threaded through the steps (z and interpolation draws)
+    g_ema: Any  # the EMA of G's variables (ganjax.ema), {} when the run keeps none
+
+    def sampling_variables(self) -> dict:
+        """The variables of the generator that samples come from: the EMA one if the run keeps it."""
+        return self.g_ema or self.g.variables()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -53,6 +64,8 @@ class GANSpec:
     z_dim: int
     batch_size: int  # the global batch, whatever the number of devices
     n_critic: int
+    ema_decay: float  # decay of G's EMA (ganjax.ema); 0: none
+    augment: tuple[str, ...]  # DiffAugment policy (ganjax.augment); (): none
     data_shape: tuple
     axis_name: str | None  # pmap axis when training on several devices (ganjax.parallel), else None
 
@@ -75,7 +88,8 @@ def make_spec(config: Config, axis_name: str | None = None) -> GANSpec:
                    g_tx=make_optimizer(config, config.lr_g), d_tx=make_optimizer(config, config.lr_d),
                    loss=get_loss(config.loss, config.g_loss), d_terms=d_terms(config),
                    d_constraint=d_constraint(config), z_dim=config.z_dim, batch_size=config.batch_size,
-                   n_critic=config.n_critic, data_shape=data_shape(config), axis_name=axis_name)
+                   n_critic=config.n_critic, ema_decay=config.ema, augment=parse_policy(config.augment), data_shape=data_shape(config),
+                   axis_name=axis_name)
 
 
 def seed_keys(seed: int):
@@ -91,7 +105,8 @@ def _init_net(module: nn.Module, tx, key, example) -> NetState:
 
 
 def create_state(spec: GANSpec, seed: int) -> GANState:
-    """Fresh networks (reference init), fresh optimizer states, step 0.
+    """Fresh networks (reference init), fresh optimizer states, step 0; G's EMA (if kept) starts
+    as a copy of G.
 
     Built in one compiled call: run op by op, the initializers compile one small program
     each, which took 10 s of a tiny run's 30 s."""
@@ -101,7 +116,8 @@ def create_state(spec: GANSpec, seed: int) -> GANState:
         g_key, d_key = jax.random.split(init_key)
         g = _init_net(spec.generator, spec.g_tx, g_key, jnp.zeros((2, spec.z_dim), jnp.float32))
         d = _init_net(spec.discriminator, spec.d_tx, d_key, jnp.zeros((2,) + spec.data_shape, jnp.float32))
-        return GANState(g=g, d=d, step=jnp.zeros((), jnp.int32), key=train_key)
+        g_ema = g.variables() if spec.ema_decay else {}
+        return GANState(g=g, d=d, step=jnp.zeros((), jnp.int32), key=train_key, g_ema=g_ema)
 
     init_key, train_key, _, _ = seed_keys(seed)
     return fresh(init_key, train_key)

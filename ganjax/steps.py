@@ -2,14 +2,19 @@
 
     d_step(spec, state, real) -> (state, metrics)     one discriminator / critic update
     g_step(spec, state)       -> (state, metrics)     one generator update
-    train_step(spec, state, real) -> (state, {"D": metrics, "G": metrics})
-                                                      D every step, G when step % n_critic == 0
+    train_step(spec, state, real) -> (state, {group: metrics})
+                                                      D every step, G when step % n_critic == 0;
+                                                      metric groups and their periods: metric_periods
     train_chunk(spec, K, state, data, perm, start, n) K steps in one lax.scan, batches gathered
                                                       on the device from the epoch's permutation
 
 As in the homework's loop, both networks run in training mode in both steps (batch-norm running
 statistics of G and D are updated by every forward pass), D sees the real and the fake batch in
 two separate forward passes, and the fake batch of the D step is drawn with its own z.
+With DiffAugment (`spec.augment`, Zhao et al. 2020) D sees augmented real and fake batches, and
+G's loss goes through D on augmented fakes; the augmentation's draws come from a stream of the
+step's key of their own (`fold_in`), so runs without it draw exactly what they drew before.
+After each G update, G's EMA (ganjax.ema) moves toward it.
 Bind `spec` (static, a GANSpec) with functools.partial before jax.jit.
 
 On several devices the same functions run under jax.pmap (`spec.axis_name` set, ganjax.parallel):
@@ -26,7 +31,9 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from ganjax import augment as _augment_module
 from ganjax.data import decode
+from ganjax.ema import update_ema
 from ganjax.latent import sample_z
 from ganjax.parallel import device_mean, device_slice
 from ganjax.regularizers import interpolation_weights
@@ -48,20 +55,63 @@ def _global_batch(spec: GANSpec, local_batch: int) -> int:
     return local_batch * (lax.axis_size(spec.axis_name) if spec.axis_name else 1)
 
 
+AUGMENT_STREAM = 1  # jax.random.fold_in index of the augmentation draws, beside the step's own splits
+
+
+def augment(spec: GANSpec, key, x):
+    """DiffAugment of this device's slice `x` of a batch with the spec's policy (identity if none);
+    each sample's parameters are drawn for the global batch and sliced, as z is."""
+    if not spec.augment:
+        return x
+    shape = jax.ShapeDtypeStruct((_global_batch(spec, x.shape[0]),) + x.shape[1:], x.dtype)
+    for name in spec.augment:  # TEMPORARY until ganjax.augment has augment_params / apply_augment
+        draw, apply = _augment_module._AUGMENT[name]
+        params = draw(_augment_module.policy_key(key, name), shape)
+        x = apply(x, jax.tree.map(lambda p: device_slice(p, spec.axis_name), params))
+    return x
+
+
+def metric_periods(spec: GANSpec) -> dict[str, int]:
+    """The metric groups of `train_step`, each with the period of the steps that produce it:
+    D's every step, G's every n_critic steps (step % n_critic == 0), the lazy regularizers' every
+    `every` steps."""
+    periods = {"D": 1, "G": spec.n_critic}
+    periods.update({f"D_every_{t.every}": t.every for t in spec.d_terms if t.every > 1})
+    return periods
+
+
+def _term_group(term) -> str:
+    return "D" if term.every == 1 else f"D_every_{term.every}"
+
+
 def _update(tx, net: NetState, grads, model_state) -> NetState:
     updates, opt_state = tx.update(grads, net.opt_state, net.params)
     return NetState(optax.apply_updates(net.params, updates), model_state, opt_state)
+
+
+def evaluate_term(term, critic, real, fake, eps, step):
+    """(the term's value, its contribution weight * every * value to D's loss). A lazy term
+    (every > 1) is computed, and differentiated, only when step % every == 0; on other steps it
+    contributes 0 and reports NaN (masked by its group's period, `metric_periods`)."""
+    def computed():
+        value = term.fn(critic, real, fake, eps)
+        return value, term.weight * term.every * value
+    if term.every == 1:
+        return computed()
+    return lax.cond(step % term.every == 0, computed, lambda: (jnp.float32(jnp.nan), jnp.float32(0.0)))
 
 
 def d_step(spec: GANSpec, state: GANState, real):
     """One D update on a real batch and a fresh fake batch: the adversarial loss plus the spec's
     regularizer terms, then the spec's parameter constraint."""
     key, z_key, eps_key = jax.random.split(state.key, 3)
+    real_aug_key, fake_aug_key = jax.random.split(jax.random.fold_in(state.key, AUGMENT_STREAM))
     n = _global_batch(spec, real.shape[0])
     z = device_slice(sample_z(z_key, n, spec.z_dim, real.dtype), spec.axis_name)
     eps = device_slice(interpolation_weights(eps_key, n, real.ndim - 1, real.dtype), spec.axis_name)
     fake, g_state = apply_net(spec.generator, state.g.params, state.g.model_state, z, True)
     fake = lax.stop_gradient(fake)
+    real, fake = augment(spec, real_aug_key, real), augment(spec, fake_aug_key, fake)
 
     def loss_fn(d_params):
         real_logits, d_state = apply_net(spec.discriminator, d_params, state.d.model_state, real, True)
@@ -70,39 +120,46 @@ def d_step(spec: GANSpec, state: GANState, real):
         critic = lambda x: apply_net(spec.discriminator, d_params, d_state, x, True)[0]
         term_values = {}
         for term in spec.d_terms:
-            term_values[term.name] = term.fn(critic, real, fake, eps)
-            loss = loss + term.weight * term_values[term.name]
+            term_values[term.name], contribution = evaluate_term(term, critic, real, fake, eps, state.step)
+            loss = loss + contribution
         return loss, (d_state, real_logits, fake_logits, term_values)
 
     (loss, (d_state, real_logits, fake_logits, term_values)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.d.params)
     d = _update(spec.d_tx, state.d, device_mean(grads, spec.axis_name), d_state)
     d = d.replace(params=spec.d_constraint(d.params))
-    metrics = {
+    metrics = {"D": {
         "loss_D": loss,
         "D_real": jnp.mean(spec.loss.d_output(real_logits)),
         "D_fake": jnp.mean(spec.loss.d_output(fake_logits)),
         "wasserstein": jnp.mean(real_logits) - jnp.mean(fake_logits),
-        **term_values,
-    }
+    }}
+    for term in spec.d_terms:
+        metrics.setdefault(_term_group(term), {})[term.name] = term_values[term.name]
     state = state.replace(g=state.g.replace(model_state=g_state), d=d, key=key)
     return state, device_mean(metrics, spec.axis_name)
 
 
 def g_step(spec: GANSpec, state: GANState):
-    """One G update against the current D on a fresh batch of z."""
+    """One G update against the current D on a fresh batch of z (augmented before D sees it, if
+    the spec augments); then G's EMA, if kept, takes a step toward the new G."""
     key, z_key = jax.random.split(state.key)
+    aug_key = jax.random.fold_in(state.key, AUGMENT_STREAM)
     z = device_slice(sample_z(z_key, spec.batch_size, spec.z_dim), spec.axis_name)
 
     def loss_fn(g_params):
         fake, g_state = apply_net(spec.generator, g_params, state.g.model_state, z, True)
-        logits, d_state = apply_net(spec.discriminator, state.d.params, state.d.model_state, fake, True)
+        logits, d_state = apply_net(spec.discriminator, state.d.params, state.d.model_state,
+                                    augment(spec, aug_key, fake), True)
         return spec.loss.g_loss(logits), (g_state, d_state)
 
     (loss, (g_state, d_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
     g = _update(spec.g_tx, state.g, device_mean(grads, spec.axis_name), g_state)
     d = state.d.replace(model_state=d_state)
-    return state.replace(g=g, d=d, key=key), {"loss_G": device_mean(loss, spec.axis_name)}
+    g_ema = state.g_ema
+    if spec.ema_decay:  # t = the G updates before this one (G updates on steps 0, n_critic, 2 n_critic, ...)
+        g_ema = update_ema(g_ema, g.variables(), spec.ema_decay, state.step // spec.n_critic)
+    return state.replace(g=g, d=d, key=key, g_ema=g_ema), {"loss_G": device_mean(loss, spec.axis_name)}
 
 
 def nan_like(shapes):
@@ -112,15 +169,16 @@ def nan_like(shapes):
 
 def train_step(spec: GANSpec, state: GANState, real):
     """D every step, G when step % n_critic == 0 (the homework's schedule); then step += 1.
-    Metrics come grouped by where they come from, {"D": d_step's, "G": g_step's}; G's are NaN
-    on steps without a G update."""
-    state, d_metrics = d_step(spec, state, real)
+    Metrics come grouped by where they come from (`metric_periods`): {"D": d_step's, "G":
+    g_step's, "D_every_N": lazy regularizers'}; a group's metrics are NaN on the steps outside
+    its period."""
+    state, metrics = d_step(spec, state, real)
     if spec.n_critic == 1:
         state, g_metrics = g_step(spec, state)
     else:
         skip = lambda s: (s, nan_like(jax.eval_shape(lambda s: g_step(spec, s)[1], s)))
         state, g_metrics = lax.cond(state.step % spec.n_critic == 0, lambda s: g_step(spec, s), skip, state)
-    return state.replace(step=state.step + 1), {"D": d_metrics, "G": g_metrics}
+    return state.replace(step=state.step + 1), {**metrics, "G": g_metrics}
 
 
 def gather_batch(data, perm, position, batch_size: int, axis_name: str | None = None):

@@ -30,11 +30,11 @@ from ganjax.config import Config
 from ganjax.data import Dataset, load_dataset
 from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import UserError
-from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics
+from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics, inception_notice
 from ganjax import compile_cache, parallel
 from ganjax.latent import sample_z
 from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
-from ganjax.steps import apply_net, train_chunk
+from ganjax.steps import metric_periods, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
 from ganjax.summaries import RunLog, plot_curves
 from ganjax.visualize import save_image_grid, save_toy_plot
@@ -73,14 +73,11 @@ def schedule(config: Config, n_examples: int) -> tuple[int, int]:
     return steps_per_epoch, config.steps if config.steps is not None else config.n_epoch * steps_per_epoch
 
 
-def g_update_mask(first_step: int, n: int, n_critic: int) -> np.ndarray:
-    """Which of the steps first_step .. first_step+n-1 updated G (step % n_critic == 0)."""
-    return (first_step + np.arange(n)) % n_critic == 0
-
-
-def step_masks(first_step: int, n: int, n_critic: int) -> dict[str, np.ndarray]:
-    """Per metric group of `train_step` ("D", "G"), the steps of a chunk that produced its metrics."""
-    return {"D": np.ones(n, bool), "G": g_update_mask(first_step, n, n_critic)}
+def step_masks(first_step: int, n: int, periods: dict[str, int]) -> dict[str, np.ndarray]:
+    """Per metric group of `train_step`, which of the steps first_step .. first_step+n-1 produced
+    its metrics: those with step % period == 0 (the periods of ganjax.steps.metric_periods)."""
+    steps = first_step + np.arange(n)
+    return {group: steps % period == 0 for group, period in periods.items()}
 
 
 def summarize_chunk(metrics: dict, masks: dict[str, np.ndarray]) -> dict:
@@ -115,21 +112,21 @@ class Samples:
         n = 100 if dataset.kind == "image" else 2500
         self.z = sample_z(seed_keys(config.seed)[3], n, spec.z_dim)
         self.title = f"{config.loss} on {config.dataset}"
-        self._generate = jax.jit(lambda g, z: apply_net(spec.generator, g.params, g.model_state, z, False)[0])
-        self._critic = jax.jit(lambda d, x: spec.loss.d_output(
-            apply_net(spec.discriminator, d.params, d.model_state, x, False)[0]))
+        self._generate = jax.jit(lambda variables, z: spec.generator.apply(variables, z, train=False))
+        self._critic = jax.jit(lambda variables, x: spec.loss.d_output(
+            spec.discriminator.apply(variables, x, train=False)))
 
     def generate(self, state: GANState, z=None) -> np.ndarray:
         """G(z) (the fixed z by default) in inference mode (running batch statistics), as the
-        homework's G.eval()."""
-        return np.asarray(self._generate(state.g, self.z if z is None else z))
+        homework's G.eval(); from G's EMA if the run keeps one."""
+        return np.asarray(self._generate(state.sampling_variables(), self.z if z is None else z))
 
     def save(self, state: GANState, epoch: int) -> str:
         path = os.path.join(self.dir, f"epoch_{epoch:03d}.png")
         samples = self.generate(state)
         if self.dataset.kind == "image":
             return save_image_grid(samples, path, nrow=10)
-        critic = lambda x: np.asarray(self._critic(state.d, x))
+        critic = lambda x: np.asarray(self._critic(state.d.variables(), x))
         return save_toy_plot(samples, self.dataset.array, path, critic, f"{self.title}, epoch {epoch}",
                              self.spec.loss.d_output_label)
 
@@ -283,6 +280,8 @@ def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
         f"{run.total / steps_per_epoch:.3g} epochs of {steps_per_epoch}, batch {config.batch_size} = "
         f"{placement.total_devices} x {placement.per_device(config.batch_size)} on {placement.total_devices} "
         f"{jax.default_backend()} device(s){hosts}; writing to {run.workdir}")
+    if main and (notice := inception_notice(config)):
+        say(notice)
     run.state = placement.replicate(run.state)
     tic = time.time()
     chunk_fn = placement.compile(functools.partial(train_chunk, run.spec, config.chunk_size), run.state,
@@ -328,7 +327,7 @@ def train_chunk_and_log(run: Run, chunk_fn, feed, step: int, n: int, start_time:
     run.state, metrics = chunk_fn(run.state, *feed.chunk(epoch, step - epoch * run.steps_per_epoch, n), jnp.int32(n))
     metrics = jax.device_get(run.placement.unreplicate(metrics))
     seconds = time.time() - tic
-    masks = step_masks(step, n, run.config.n_critic)
+    masks = step_masks(step, n, metric_periods(run.spec))
     check_finite(metrics, masks, step)
     record = {"step": step + n, "epoch": epoch + 1, **summarize_chunk(metrics, masks), "steps_per_s": n / seconds,
               "wall_time": time.time() - start_time}

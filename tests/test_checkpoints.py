@@ -15,7 +15,7 @@ import pytest
 from ganjax.checkpoints import Checkpoints, FORMAT, split_state
 from ganjax.config import Config, resolve
 from ganjax.errors import UserError
-from ganjax.generation import config_from_dict
+from ganjax.config import config_from_saved
 from ganjax.state import create_state, make_spec
 from ganjax.train import main
 from ganjax.training import train
@@ -29,7 +29,7 @@ def restore_latest(workdir):
     """The full state of a workdir's latest checkpoint, built from the config saved with it."""
     checkpoints = Checkpoints(str(workdir))
     _, saved, _ = checkpoints.read_json()
-    config = config_from_dict(saved)
+    config = config_from_saved(saved)
     return checkpoints.restore(create_state(make_spec(config), config.seed))
 
 
@@ -150,7 +150,7 @@ def test_checkpoint_of_another_format_is_refused(tmp_path):
     meta = tmp_path / "checkpoints" / "4" / "meta" / "metadata"
     data = json.loads(meta.read_text())
     meta.write_text(json.dumps({**data, "format": FORMAT + 1}))
-    with pytest.raises(UserError, match=f"has format {FORMAT + 1}, this ganjax reads format {FORMAT}"):
+    with pytest.raises(UserError, match=f"has format {FORMAT + 1}, this ganjax reads formats 1, {FORMAT}"):
         train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
 
 

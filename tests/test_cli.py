@@ -86,12 +86,12 @@ def test_divergence_names_the_step_and_the_loss():
     metrics = {"D": {"loss_D": np.array([0.5, 0.4, np.inf, 0.3])}, "G": {"loss_G": np.array([1.0, np.nan, 1.0, np.nan])}}
     # n_critic = 2 from step 10: G updated at steps 10 and 12; NaN loss_G elsewhere is expected.
     with pytest.raises(TrainingDiverged, match="loss_D became inf at step 12"):
-        check_finite(metrics, step_masks(10, 4, 2), 10)
+        check_finite(metrics, step_masks(10, 4, {"D": 1, "G": 2}), 10)
     metrics["D"]["loss_D"][2] = 0.1
-    check_finite(metrics, step_masks(10, 4, 2), 10)
+    check_finite(metrics, step_masks(10, 4, {"D": 1, "G": 2}), 10)
     metrics["G"]["loss_G"][2] = np.nan
     with pytest.raises(TrainingDiverged, match="loss_G became nan at step 12"):
-        check_finite(metrics, step_masks(10, 4, 2), 10)
+        check_finite(metrics, step_masks(10, 4, {"D": 1, "G": 2}), 10)
 
 
 def test_short_image_run_writes_config_metrics_and_grids(tmp_path):

@@ -47,8 +47,13 @@ def test_bfloat16_step_follows_float32(case):
         np.testing.assert_array_equal(a, b)
     assert jax.tree.map(lambda x: x.dtype, n16) == jax.tree.map(lambda x: x.dtype, n32)
     assert all(m.dtype == jnp.float32 for m in m16.values())
+    # Means of critic values (loss_G, wasserstein) cancel to far below the values themselves, so
+    # their rounding error is on the scale of D's outputs, not of the mean: 5 % of that scale
+    # (bfloat16 keeps 8 significant bits through every layer, and G's loss follows a D update
+    # made with bfloat16 gradients).
+    scale = max(abs(float(m32["D_real"])), abs(float(m32["D_fake"])))
     for name in m32:
-        np.testing.assert_allclose(m16[name], m32[name], rtol=2e-2, atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(m16[name], m32[name], rtol=2e-2, atol=max(1e-3, 5e-2 * scale), err_msg=name)
     for g_16, g_32 in ((d16, d32), (g16, g32)):
         rel = np.linalg.norm(g_16 - g_32) / np.linalg.norm(g_32)
         cos = g_16 @ g_32 / np.linalg.norm(g_16) / np.linalg.norm(g_32)

@@ -111,6 +111,7 @@ def test_a_new_regularizer_term_plugs_into_d_step_without_touching_it():
     extended = dataclasses.replace(spec, d_terms=spec.d_terms + (Term("squared_real", squared_real, 0.5),))
     _, base = jax.jit(functools.partial(d_step, spec))(state, real)
     _, metrics = jax.jit(functools.partial(d_step, extended))(state, real)
+    base, metrics = base["D"], metrics["D"]
     assert set(metrics) == set(base) | {"squared_real"}
     expected = jnp.mean(spec.discriminator.apply({"params": state.d.params}, real, train=True) ** 2)
     np.testing.assert_allclose(metrics["squared_real"], expected, rtol=1e-5)
