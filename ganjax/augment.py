@@ -202,3 +202,16 @@ def _augment(bits, x, policy: tuple[str, ...]):
         from_bits, apply = _AUGMENT[name]
         x = apply(x, from_bits(bits[POLICIES.index(name)], h, w))
     return x
+
+
+def random_words(key, n: int):
+    """The random words of a batch of n samples, (len(POLICIES), _WORDS, n): sample i's are
+    [..., i]. Drawn for a global batch and sliced along the last axis, they give each device of a
+    data-parallel run the draws of its own samples (`augment_with`)."""
+    return _bits(key, n)
+
+
+def augment_with(words, x, policy: tuple[str, ...]):
+    """DiffAugment of `x` with the given random words (`random_words`, sliced to x's samples):
+    diff_augment(key, x, policy) == augment_with(random_words(key, len(x)), x, policy)."""
+    return _augment(words, x, policy) if policy else x

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from ganjax import augment as _augment_module
+from ganjax.augment import augment_with, random_words
 from ganjax.data import decode
 from ganjax.ema import update_ema
 from ganjax.latent import sample_z
@@ -63,12 +63,9 @@ def augment(spec: GANSpec, key, x):
     each sample's parameters are drawn for the global batch and sliced, as z is."""
     if not spec.augment:
         return x
-    shape = jax.ShapeDtypeStruct((_global_batch(spec, x.shape[0]),) + x.shape[1:], x.dtype)
-    for name in spec.augment:  # TEMPORARY until ganjax.augment has augment_params / apply_augment
-        draw, apply = _augment_module._AUGMENT[name]
-        params = draw(_augment_module.policy_key(key, name), shape)
-        x = apply(x, jax.tree.map(lambda p: device_slice(p, spec.axis_name), params))
-    return x
+    words = random_words(key, _global_batch(spec, x.shape[0]))  # (policies, words, samples)
+    words = jnp.moveaxis(device_slice(jnp.moveaxis(words, -1, 0), spec.axis_name), 0, -1)
+    return augment_with(words, x, spec.augment)
 
 
 def metric_periods(spec: GANSpec) -> dict[str, int]:

@@ -396,3 +396,17 @@ def test_parse_policy_unknown_name(text):
     assert "\n" not in message
     bad = "flip" if "flip" in text else "none"
     assert message.startswith(f"unknown --augment policy '{bad}'; choose any of: color, translation, cutout")
+
+
+def test_words_drawn_for_a_global_batch_and_sliced_give_each_sample_its_own_draw():
+    """What a data-parallel step does (ganjax.steps.augment): the words of the whole batch, each
+    device taking its samples' columns, augment exactly as the whole batch at once."""
+    from ganjax.augment import augment_with, diff_augment, random_words
+
+    key = jax.random.PRNGKey(5)
+    x = jax.random.uniform(jax.random.PRNGKey(6), (8, 16, 16, 1), minval=-1, maxval=1)
+    policy = ("color", "translation", "cutout")
+    whole = diff_augment(key, x, policy)
+    words = random_words(key, 8)
+    halves = [augment_with(words[..., i:i + 4], x[i:i + 4], policy) for i in (0, 4)]
+    np.testing.assert_array_equal(np.concatenate(halves), whole)
