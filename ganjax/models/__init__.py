@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from ganjax.config import Config, data_kind, toy_dim
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
+from ganjax.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 
 def data_shape(config: Config) -> tuple:
@@ -31,6 +32,9 @@ def build_models(config: Config, axis_name: str | None = None):
     if config.arch == "dcgan":
         return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name, dtype),
                 DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name, dtype))
+    if config.arch == "resnet":
+        return (ResNetGenerator(config.resolution, config.channels, config.features, axis_name, dtype),
+                ResNetDiscriminator(config.resolution, config.features, config.d_norm, dtype))
     output = "tanh" if data_kind(config.dataset) == "image" else None
     return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output, dtype),
             MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name, dtype))

@@ -4,6 +4,8 @@ G: Linear(z -> w*4*4, no bias) + BN + ReLU, then transposed convolutions (k5 s2 
    + BN + ReLU that double the side and halve the width, and a last one to `channels` + tanh.
 D: Conv(k4 s2 p1) + LeakyReLU(0.2), then Conv(k4 s2 p1) + norm + LeakyReLU(0.2) blocks that halve
    the side and double the width, and Conv(k4 s1 p0) to one logit (no sigmoid: losses take logits).
+   With norm "spectral" (Miyato et al. 2018) there is no activation norm; every conv, the first
+   and the last included, is spectrally normalized instead.
 
 The number of blocks follows from the resolution: log2(resolution) - 2 resampling layers
 (4 for 64x64 with widths 8f..f, 3 for 32x32 with widths 4f..f).
@@ -20,6 +22,7 @@ from flax import linen as nn
 
 from ganjax.models.conv import Conv2d, ConvTranspose2d
 from ganjax.models.norms import make_norm
+from ganjax.models.spectral import weight_wrapper
 
 conv_init = nn.initializers.normal(0.02)
 # PyTorch nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
@@ -76,9 +79,10 @@ class DCGANDiscriminator(nn.Module):
         n = num_blocks(self.resolution)
         width = self.features
         x = x.astype(self.dtype)  # the convolutions run in the input's dtype
-        conv = lambda features, stride, padding, x: Conv2d(
+        wrap = weight_wrapper(self.norm, train)  # norm "spectral": every conv spectrally normalized
+        conv = lambda features, stride, padding, x: wrap(Conv2d(
             features, 4, stride=stride, padding=padding, kernel_init=conv_init,
-            bias_init=torch_conv_bias_init(x.shape[-1] * 4 * 4), impl=self.conv_impl)(x)
+            bias_init=torch_conv_bias_init(x.shape[-1] * 4 * 4), impl=self.conv_impl))(x)
         x = nn.leaky_relu(conv(width, 2, 1, x), 0.2)
         for _ in range(n - 1):
             width *= 2

@@ -1,5 +1,6 @@
 """MLP generator and discriminator: the original GAN (Goodfellow et al. 2014) on toy data or
-flattened images. ReLU in G, LeakyReLU(0.2) in D, as in the WGAN-GP toy experiments."""
+flattened images. ReLU in G, LeakyReLU(0.2) in D, as in the WGAN-GP toy experiments. D's norm
+"spectral" (Miyato et al. 2018) normalizes every Dense of D, the last included, by its spectral norm."""
 
 import math
 from typing import Any, Optional
@@ -8,6 +9,7 @@ from flax import linen as nn
 import jax.numpy as jnp
 
 from ganjax.models.norms import make_norm
+from ganjax.models.spectral import weight_wrapper
 
 
 class MLPGenerator(nn.Module):
@@ -38,7 +40,8 @@ class MLPDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
+        wrap = weight_wrapper(self.norm, train)  # norm "spectral": every Dense spectrally normalized
         for _ in range(self.depth):
-            x = nn.Dense(self.width, dtype=self.dtype)(x)
+            x = wrap(nn.Dense(self.width, dtype=self.dtype))(x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
-        return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)
+        return wrap(nn.Dense(1, dtype=self.dtype))(x).reshape(x.shape[0]).astype(jnp.float32)

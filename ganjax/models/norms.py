@@ -10,7 +10,7 @@ def scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.float32):
+def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.float32, scale_init=scale_init):
     """A normalization layer by name, over the last (feature) axis.
 
     - batch: PyTorch BatchNorm semantics (momentum 0.1 = flax 0.9, eps 1e-5); batch statistics
@@ -20,6 +20,8 @@ def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.fl
       scale starts at 1, as PyTorch's InstanceNorm2d (weights_init only draws BatchNorm weights).
     - layer: per sample over all of its values, per-channel affine (WGAN-GP paper's suggestion).
     - none: identity.
+    - spectral: identity too; it normalizes D's weights instead (ganjax.models.spectral).
+    `scale_init`: of batch and layer norm (default N(1, 0.02), the DCGAN reference).
     `dtype` is the output's dtype; statistics are computed in float32 whatever it is (flax's
     float32 reductions), and running statistics, scale and bias are stored in float32.
     """
@@ -32,6 +34,6 @@ def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.fl
     if kind == "layer":
         return lambda x: nn.LayerNorm(epsilon=1e-5, reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1,
                                       scale_init=scale_init, dtype=dtype)(x)
-    if kind == "none":
+    if kind in ("none", "spectral"):
         return lambda x: x
     raise ValueError(f"unknown norm {kind!r}")
