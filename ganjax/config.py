@@ -23,7 +23,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from ganjax.errors import UserError
+from ganjax.errors import UserError, set_debug
 
 LOSSES = ("gan", "wgan", "wgan-gp", "hinge", "lsgan")
 G_LOSSES = ("non-saturating", "minimax")
@@ -54,6 +54,13 @@ def positive_int(name, value):
 def non_negative_int(name, value):
     if value < 0:
         raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {value}")
+
+
+def seed_value(name, value):
+    """A seed numpy and jax both take: numpy's SeedSequence refuses negative integers, and
+    jax.random.PRNGKey integers beyond int64."""
+    if not 0 <= value < 2**63:
+        raise UserError(f"--{name} must be an integer in 0 .. 2**63-1, got {value}")
 
 
 def positive_number(name, value):
@@ -144,7 +151,7 @@ class Config:
     cache_dir: typing.Optional[str] = _f(None, "Where folder: and tfds: datasets keep their decoded uint8 cache (auto: PATH/.ganjax-cache for a folder, else ~/.cache/ganjax).", "data", resume=FREE)
     toy_size: int = _f(50_000, "Points drawn once for a toy dataset.", "data", resume=STRUCTURAL, check=positive_int)
     # --- run ---
-    seed: int = _f(0, "Seed of every random draw; same seed, same machine, same result.", "run", resume=STRUCTURAL)
+    seed: int = _f(0, "Seed of every random draw; same seed, same machine, same result.", "run", resume=STRUCTURAL, check=seed_value)
     workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run", resume=FREE)
     chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run", resume=FREE, check=positive_int)
     sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run", resume=FREE, check=positive_int)
@@ -304,8 +311,20 @@ def _check_choice(name: str, value, choices) -> None:
 # Command line
 
 
+class _Debug(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        set_debug()
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a mistake on one line (as UserError) instead of usage + exit."""
+    """argparse that reports a mistake on one line (as UserError) instead of usage + exit, with
+    the `--debug` flag of every command line."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action=_Debug, nargs=0, default=argparse.SUPPRESS,
+                          help="Print the traceback of a reported error too, and the library messages that ganjax "
+                               "otherwise keeps off stderr (also: GANJAX_DEBUG=1).")
 
     def error(self, message):
         raise UserError(f"{message} (see --help)")
