@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ganjax.config import Parser, parse_bool
+from ganjax.config import Parser, parse_bool, seed_value
 from ganjax.errors import UserError, run_command
 from ganjax.latent import sample_z
 
@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None):
         raise UserError("--step selects a checkpoint of --workdir; it does not apply to --from_torch")
     if args.n < 1 or args.rows < 1 or args.interpolate < 0 or args.interpolate == 1:
         raise UserError("--n and --rows must be positive, and --interpolate at least 2 (or 0 for none)")
+    seed_value("seed", args.seed)
     return args
 
 
@@ -63,8 +64,13 @@ def load_z(path: str, z_dim: int) -> np.ndarray:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise UserError(f"--z: cannot read {path} as a .npy array ({e}); save one with np.save") from None
-    if z.ndim != 2 or z.shape[1] != z_dim or not np.issubdtype(z.dtype, np.number):
+    if z.ndim != 2 or z.shape[1] != z_dim:
         raise UserError(f"--z: {path} has shape {z.shape}; this generator needs (N, {z_dim})")
+    if len(z) == 0:
+        raise UserError(f"--z: {path} holds no latent vectors (shape {z.shape}); give at least one row")
+    if not np.issubdtype(z.dtype, np.floating):  # complex would lose its imaginary part in the cast
+        raise UserError(f"--z: {path} has dtype {z.dtype}; latent vectors must be a real floating-point array "
+                        f"(float16, float32 or float64)")
     if not np.isfinite(z).all():
         raise UserError(f"--z: {path} contains NaN or infinite values")
     return z.astype(np.float32)
@@ -103,9 +109,20 @@ def write_images(images: np.ndarray, out: str, fmt: str) -> list[str]:
     return paths
 
 
+def tgz_path(out: str) -> str:
+    return os.path.normpath(out) + ".tgz"
+
+
+def check_tgz(out: str) -> None:
+    """UserError before any image is written if OUT.tgz cannot be a file."""
+    target = tgz_path(out)
+    if os.path.isdir(target):
+        raise UserError(f"--tar writes {target}, which is a folder; move it away or choose another --out")
+
+
 def pack_tgz(paths: list[str], out: str) -> str:
     """OUT.tgz holding the images at its top level (as `tar -zcf ../images.tgz *.jpg` would)."""
-    target = os.path.normpath(out) + ".tgz"
+    target = tgz_path(out)
     with tarfile.open(target, "w:gz") as tar:
         for path in paths:
             tar.add(path, arcname=os.path.basename(path))
@@ -123,12 +140,14 @@ def _run(argv: list[str] | None) -> int | None:
     else:
         gen = load_generator(args.workdir, args.step, ema=args.ema_samples)
         out = args.out or os.path.join(args.workdir, "generated")
+    if args.tar and gen.kind == "image":
+        check_tgz(out)
+    key = jax.random.PRNGKey(args.seed)
+    z = load_z(args.z, gen.z_dim) if args.z else np.asarray(sample_z(key, args.n, gen.z_dim))
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create --out={out}: {e.strerror or e}") from None
-    key = jax.random.PRNGKey(args.seed)
-    z = load_z(args.z, gen.z_dim) if args.z else np.asarray(sample_z(key, args.n, gen.z_dim))
     samples = gen.generate(z, progress=True)
     written = []
     if gen.kind == "toy":
