@@ -4,15 +4,24 @@ TensorBoard event files are written with tensorboardX (no TensorFlow needed) int
 `<workdir>/tensorboard`; `tensorboard --logdir <workdir>` shows the scalars and sample grids.
 On resume, records past the resumed step are dropped from the JSON log and TensorBoard is told
 to purge them (`purge_step`), so each step is logged once.
+
+`metrics.jsonl` survives a `kill -9` or a full disk: each record is appended as one whole line
+by one `write(2)` on an O_APPEND file (a short write is cut back off), so it reaches the file at
+the end of its chunk; a torn last line that a crash still leaves is dropped with one warning on
+resume, and the resumed log is rewritten into a temporary file that replaces the old one
+(`os.replace`) only when complete.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 
 import numpy as np
+
+from ganjax.errors import warn
 
 _BOOKKEEPING = ("step", "epoch", "wall_time")
 
@@ -32,11 +41,31 @@ def section(name: str, record: dict) -> str:
     return "critic" if is_training_record(record) else "eval"
 
 
-def read_log(path: str) -> list[dict]:
+def read_records(path: str) -> tuple[list[dict], int]:
+    """(the records of a JSON-lines log, the number of lines that are not a JSON record): a line
+    torn by an interrupted write, or damage."""
     if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        return [], 0
+    records, bad = [], 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad += 1
+    return records, bad
+
+
+def read_log(path: str) -> list[dict]:
+    """The records of a JSON-lines log, without any torn or damaged line."""
+    return read_records(path)[0]
 
 
 class RunLog:
@@ -49,10 +78,15 @@ class RunLog:
         self.writer = None
         if not enabled:
             return
-        records = [r for r in read_log(self.path) if r.get("step", 0) <= resume_step]
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
-        self.file = open(self.path, "a")
+        records, bad = read_records(self.path)
+        if bad:
+            warn(f"dropped {bad} unreadable line{'s' if bad > 1 else ''} of {self.path} (a write cut short, e.g. "
+                 f"by kill -9 or a full disk)")
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records if r.get("step", 0) <= resume_step)
+        os.replace(tmp, self.path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         if tensorboard:
             from tensorboardX import SummaryWriter
 
@@ -62,12 +96,24 @@ class RunLog:
         """One record {'step': ..., name: value, ...}; numbers also go to TensorBoard."""
         if not self.enabled:
             return
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        self._append((json.dumps(record) + "\n").encode())
         if self.writer is not None:
             for name, value in record.items():
                 if name not in _BOOKKEEPING and isinstance(value, (int, float)) and math.isfinite(value):
                     self.writer.add_scalar(f"{section(name, record)}/{name}", value, record["step"])
+
+    def _append(self, line: bytes) -> None:
+        """`line` at the end of the log in one write(2), or not at all: a short write (a full disk)
+        is cut back off and raised as ENOSPC."""
+        size = os.fstat(self.fd).st_size
+        written = 0
+        try:
+            written = os.write(self.fd, line)
+        finally:
+            if written != len(line):
+                os.ftruncate(self.fd, size)
+        if written != len(line):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
 
     def image(self, tag: str, path: str, step: int) -> None:
         """A PNG written elsewhere (a sample grid or toy plot) as a TensorBoard image."""
@@ -78,8 +124,9 @@ class RunLog:
             self.writer.add_image(tag, pixels, step, dataformats="HWC")
 
     def close(self) -> None:
-        if self.enabled:
-            self.file.close()
+        if self.enabled and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
             if self.writer is not None:
                 self.writer.close()
 
