@@ -11,9 +11,16 @@ A checkpoint is a folder `<workdir>/checkpoints/<step>` with four items:
 - `meta`: the checkpoint format, the step and the position in the data (epoch, batch).
 
 Orbax writes each checkpoint into a temporary folder and renames it when complete, so a process
-killed during a save leaves no checkpoint that looks complete; `cleanup_tmp_directories` removes
-the leftovers on the next start. Orbax's CheckpointManager needs absolute paths (a relative one
-fails in `wait_until_finished`).
+killed during a save leaves no checkpoint that looks complete; `remove_unfinished` removes the
+leftovers on the next start, synchronously (orbax's own `cleanup_tmp_directories` runs in a
+background thread that fails with "cannot schedule new futures after shutdown" when the process
+ends first). Orbax's CheckpointManager needs absolute paths (a relative one fails in
+`wait_until_finished`).
+
+A full disk: before each save the free space is checked against the size of the last checkpoint
+(the arrays' size for the first), and a save that fails anyway (its error surfaces in the next
+`save`, `wait` or `close`) has its temporary folder removed at once. Both end in one line that
+names the last complete checkpoint (`EnvironmentFault`, exit status 1).
 
 On disk a network is {"params": ..., <collection>: ..., ["opt_state": ...]}: its variable
 collections sit beside its params, as in flax's variables dict. Format 1 (the first release) is
@@ -24,7 +31,9 @@ without EMA (the `ema` setting's legacy value).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import re
 import shutil
 
 import jax
@@ -33,7 +42,8 @@ import orbax.checkpoint as ocp
 from flax import serialization
 
 from ganjax.config import PLACEMENT, STRUCTURAL, Config, legacy_value, resume_kind
-from ganjax.errors import UserError
+from ganjax import parallel, quiet
+from ganjax.errors import EnvironmentFault, UserError
 from ganjax.state import GANState
 
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a checkpoint being written
@@ -88,12 +98,14 @@ class Checkpoints:
         if read_only and not os.path.isdir(self.directory):
             raise UserError(f"no checkpoints in {os.path.abspath(workdir)} (expected {self.directory}); "
                             f"point --workdir at the folder of a training run")
+        quiet.install()
         if not read_only:
             remove_unfinished(self.directory)
+        self.failed = False  # a save failed and was reported: close() stays quiet
+        self._sizes: dict[int, int] = {}
         # Readers (generate, evaluate) neither create, clean up nor delete anything.
         options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
-                                               cleanup_tmp_directories=not read_only,
-                                               enable_async_checkpointing=True)
+                                               cleanup_tmp_directories=False, enable_async_checkpointing=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("generator", "train", "config", "meta"))
 
@@ -112,16 +124,49 @@ class Checkpoints:
             return
         items = jax.tree.map(np.array, split_state(state))  # host copies: safe against donation
         meta = {"format": FORMAT, "step": step, **position}
-        self.manager.save(step, args=ocp.args.Composite(
-            generator=ocp.args.StandardSave(items["generator"]), train=ocp.args.StandardSave(items["train"]),
-            config=ocp.args.JsonSave(dataclasses.asdict(config)), meta=ocp.args.JsonSave(meta)))
+        with _SaveErrors(self, step):
+            self.manager.wait_until_finished()  # the previous save's error, if any, before checking space
+            self.check_space(step, sum(x.nbytes for x in jax.tree.leaves(items)))
+            self.manager.save(step, args=ocp.args.Composite(
+                generator=ocp.args.StandardSave(items["generator"]), train=ocp.args.StandardSave(items["train"]),
+                config=ocp.args.JsonSave(dataclasses.asdict(config)), meta=ocp.args.JsonSave(meta)))
+
+    def check_space(self, step: int, nbytes: int) -> None:
+        """EnvironmentFault before a save that would not fit: the free space must hold another
+        checkpoint the size of the last one (`nbytes`, the arrays' size, for the first). All
+        processes of a multi-host run agree, so that none is left waiting in the save."""
+        last = complete_steps(self.directory)
+        need = self._size(last[-1]) if last else nbytes
+        free = shutil.disk_usage(self.directory).free
+        if parallel.any_process(free < need):
+            self.failed = True
+            raise EnvironmentFault(f"not enough space left on {os.path.dirname(self.directory)} to save checkpoint "
+                                   f"{step} ({_mb(need)} needed, {_mb(free)} free), so it was not tried: "
+                                   f"{last_complete(self.directory)}; free some space, then run the same command to resume")
 
     def wait(self) -> None:
         """Blocks until the last save is on disk."""
-        self.manager.wait_until_finished()
+        with _SaveErrors(self, None):
+            self.manager.wait_until_finished()
 
     def close(self) -> None:
-        self.manager.close()
+        """Waits for the last save and closes the manager, on every exit path of a run; a failed
+        save is reported once (here if it was not yet)."""
+        if self.failed:
+            try:
+                self.manager.close()
+            except Exception:  # the failure was already reported
+                pass
+            return
+        with _SaveErrors(self, None):
+            self.manager.close()
+
+    def _size(self, step: int) -> int:
+        if step not in self._sizes:
+            folder = os.path.join(self.directory, str(step))
+            self._sizes[step] = sum(os.path.getsize(os.path.join(root, name))
+                                    for root, _, names in os.walk(folder) for name in names)
+        return self._sizes[step]
 
     def _check_step(self, step: int | None) -> int:
         steps = self.steps()
@@ -164,9 +209,10 @@ class Checkpoints:
         except Exception as e:  # orbax raises many types for a damaged or foreign folder
             older = [s for s in self.steps() if s < step]
             hint = f"pass --step={older[-1]} to use an older one, or " if older else ""
-            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise UserError(f"checkpoint {step} in {self.directory} cannot be read ({type(e).__name__}: "
-                            f"{first_line}); {hint}--restart to start over") from None
+            code = os_errno(e)
+            reason = os.strerror(code) if code else "its files are damaged or incomplete"
+            raise UserError(f"checkpoint {step} in {self.directory} cannot be read ({reason}); {hint}--restart "
+                            f"to start over") from e
 
     @property
     def set_aside_dir(self) -> str:
@@ -182,6 +228,71 @@ class Checkpoints:
             shutil.rmtree(target, ignore_errors=True)
             os.replace(os.path.join(self.directory, str(step)), target)
         self.manager.reload()
+
+
+class _SaveErrors:
+    """A context that turns an OS error of a save (orbax and tensorstore wrap them: a ValueError
+    with `os_error_code='28'`) into one EnvironmentFault naming the last complete checkpoint,
+    after removing the failed save's temporary folder."""
+
+    def __init__(self, checkpoints: Checkpoints, step: int | None):
+        self.checkpoints, self.step = checkpoints, step
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        code = os_errno(error) if isinstance(error, Exception) and not isinstance(error, EnvironmentFault) else None
+        if code is None:
+            return False
+        ckpt = self.checkpoints
+        ckpt.failed = True
+        remove_unfinished(ckpt.directory)
+        which = f"checkpoint {self.step}" if self.step is not None else "a checkpoint"
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            raise EnvironmentFault(no_space_message(os.path.dirname(ckpt.directory))) from error
+        raise EnvironmentFault(f"cannot save {which} in {ckpt.directory} ({os.strerror(code)}): "
+                               f"{last_complete(ckpt.directory)}; fix that, then run the same command to resume") from error
+
+
+def complete_steps(directory: str) -> list[int]:
+    """The steps of the complete checkpoints in `directory` (orbax renames a checkpoint's folder
+    to its step once the save is complete)."""
+    if not os.path.isdir(directory):
+        return []
+    return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def last_complete(directory: str) -> str:
+    steps = complete_steps(directory)
+    return (f"the last complete checkpoint is step {steps[-1]} in {directory}" if steps
+            else f"there is no complete checkpoint in {directory} yet")
+
+
+def no_space_message(workdir: str) -> str:
+    """The line for a full disk during a run: what is safe, and how to go on."""
+    return (f"no space left on {os.path.abspath(workdir)}: {last_complete(checkpoint_dir(workdir))}; free some "
+            f"space, then run the same command to resume")
+
+
+def os_errno(error: BaseException | None) -> int | None:
+    """The errno behind an error, also when orbax or tensorstore wrap it (tensorstore's messages
+    end in `[os_error_code='28']`); None if there is none."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno:
+            return error.errno
+        match = re.search(r"os_error_code='(\d+)'", str(error))
+        if match:
+            return int(match.group(1))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MB"
+
 
 def remove_unfinished(directory: str) -> None:
     """Deletes the temporary folders of saves that never finished (a process killed while orbax
@@ -225,5 +336,6 @@ def describe(meta: dict) -> str:
     return f"step {meta['step']} (epoch {meta.get('epoch', '?')}, batch {meta.get('batch', '?')})"
 
 
-__all__ = ["Checkpoints", "FORMAT", "check_resume_config", "checkpoint_dir", "config_changes", "delete_checkpoints",
-           "describe", "join_state", "split_state"]
+__all__ = ["Checkpoints", "FORMAT", "check_resume_config", "checkpoint_dir", "complete_steps", "config_changes",
+           "delete_checkpoints", "describe", "join_state", "last_complete", "no_space_message", "os_errno",
+           "remove_unfinished", "split_state"]

@@ -93,6 +93,15 @@ def agreed_stop(signum: int | None) -> int | None:
     return agreed or None
 
 
+def any_process(flag: bool) -> bool:
+    """Whether `flag` is true in any process, the same answer in every process (one tiny
+    all-gather), so that a check made by one process (a lock, the free space) stops them all."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+    return bool(np.max(multihost_utils.process_allgather(np.int32(flag))))
+
+
 @dataclasses.dataclass(frozen=True)
 class Placement:
     """The devices of a run: `local_devices` of this process (the `process`-th), and

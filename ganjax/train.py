@@ -2,8 +2,8 @@
 
 Flags are the fields of `ganjax.config.Config` (see --help). Running the same command again
 resumes from the workdir's latest checkpoint. A user mistake prints one line and exits with
-status 2; a diverged run exits with 1; a run stopped by Ctrl-C / SIGTERM saves, then exits with
-130 / 143.
+status 2; a diverged run, or one the machine failed (a full disk), exits with 1 after one line;
+a run stopped by Ctrl-C / SIGTERM saves, then exits with 130 / 143.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ def parse_args(argv: list[str] | None):
     parser = build_parser("python -m ganjax.train", "Train a GAN (gan, wgan, wgan-gp, hinge, lsgan) with JAX.")
     resume = parser.add_argument_group("resume")
     resume.add_argument("--restart", action="store_true",
-                        help="Delete the workdir's checkpoints and log and start over (default: resume from "
-                             "the latest checkpoint if there is one).")
+                        help="Delete the workdir's checkpoints and start over, keeping the old log as "
+                             "metrics.jsonl.old (default: resume from the latest checkpoint if there is one).")
     resume.add_argument("--step", type=int, default=None, metavar="STEP",
                         help="Resume from the checkpoint at this step instead of the latest (the later ones "
                              "are moved to <workdir>/checkpoints-set-aside).")

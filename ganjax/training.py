@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import json
 import math
@@ -25,19 +26,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ganjax.checkpoints import (Checkpoints, check_resume_config, checkpoint_dir, delete_checkpoints,
-                                describe)
+                                describe, no_space_message, remove_unfinished)
 from ganjax.config import Config
 from ganjax.data import Dataset, load_dataset
 from ganjax.data.feed import OnDevice, Streamed, fits_on_device
-from ganjax.errors import UserError
+from ganjax.errors import EnvironmentFault, UserError
 from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics, inception_notice
 from ganjax import compile_cache, parallel
 from ganjax.latent import sample_z
 from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
 from ganjax.steps import metric_periods, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
-from ganjax.summaries import RunLog, plot_curves
+from ganjax.summaries import RunLog, plot_curves, read_log
 from ganjax.visualize import save_image_grid, save_toy_plot
+from ganjax.workdir_lock import WorkdirLock
 
 
 def say(message: str) -> None:
@@ -60,6 +62,8 @@ def prepare_workdir(path: str) -> str:
             f.write("ok")
         os.remove(probe)
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # train() names the last complete checkpoint
         raise UserError(f"cannot write to workdir {path}: {e.strerror or e}; choose another with --workdir") from None
     return path
 
@@ -91,8 +95,24 @@ def summarize_chunk(metrics: dict, masks: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int) -> None:
-    """Raises TrainingDiverged at the first step whose loss (or any other metric) is NaN or infinite."""
+def divergence_hint(config: Config) -> str:
+    """What to try after a NaN or infinite loss, for this run's settings."""
+    tries = [f"a lower --lr (now {config.lr:g})"]
+    if config.dtype != "float32":
+        tries.append("--dtype=float32")
+    if config.loss == "wgan-gp":
+        tries.append(f"a larger --gp_weight (now {config.gp_weight:g})")
+    elif config.loss == "wgan":
+        tries += [f"a smaller --clip_value (now {config.clip_value:g})", "--loss=wgan-gp"]
+    else:
+        tries.append("--loss=wgan-gp")
+    return "try " + ", ".join(tries[:-1]) + " or " + tries[-1]
+
+
+def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int,
+                 hint: str = "try a lower --lr, or --loss=wgan-gp") -> None:
+    """Raises TrainingDiverged at the first step whose loss (or any other metric) is NaN or
+    infinite; `hint` (divergence_hint) ends the message."""
     for group, values in metrics.items():
         mask = masks[group]
         for name, per_step in values.items():
@@ -101,7 +121,7 @@ def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int) -
             if bad.any():
                 i = int(np.argmax(bad))
                 raise TrainingDiverged(f"{name} became {per_step[i]} at step {first_step + i}; stopped instead of "
-                                       f"training on garbage (try a lower --lr, or --loss=wgan-gp)")
+                                       f"training on garbage ({hint})")
 
 
 class Samples:
@@ -132,14 +152,44 @@ class Samples:
 
 
 def check_checkpoint(config: Config, step: int | None) -> None:
-    """UserError if the checkpoint a run would resume from is unreadable or does not match it."""
-    checkpoints = Checkpoints(config.workdir, read_only=True)
-    try:
-        if step is not None or checkpoints.latest_step() is not None:
-            _, saved, _ = checkpoints.read_json(step)
-            check_resume_config(saved, config, checkpoints.directory)
-    finally:
-        checkpoints.close()
+    """UserError if the checkpoint a run would resume from is unreadable or does not match it, or
+    if the workdir holds a log but no checkpoint: a fresh start would lose that log."""
+    latest = None
+    if os.path.isdir(checkpoint_dir(config.workdir)):
+        checkpoints = Checkpoints(config.workdir, read_only=True)
+        try:
+            latest = checkpoints.latest_step()
+            if step is not None or latest is not None:
+                _, saved, _ = checkpoints.read_json(step)
+                check_resume_config(saved, config, checkpoints.directory)
+        finally:
+            checkpoints.close()
+    records = read_log(os.path.join(config.workdir, "metrics.jsonl")) if latest is None and step is None else []
+    if records:
+        last = max((r.get("step", 0) for r in records), default=0)
+        raise UserError(f"{os.path.abspath(config.workdir)} holds a log (metrics.jsonl, {len(records)} records up to "
+                        f"step {last}) but no checkpoint to resume from; --restart starts over and keeps that log "
+                        f"as metrics.jsonl.old, or choose another --workdir")
+
+
+def set_aside_log(workdir: str) -> None:
+    """--restart keeps the old run's log as metrics.jsonl.old (replacing an older one)."""
+    log = os.path.join(workdir, "metrics.jsonl")
+    if os.path.exists(log):
+        os.replace(log, log + ".old")
+
+
+def take_lock(lock: WorkdirLock, main: bool) -> None:
+    """Takes the workdir's lock in process 0 (the workdir is one folder shared by all processes);
+    if another run holds it, every process stops with a UserError."""
+    problem = None
+    if main:
+        try:
+            lock.acquire()
+        except UserError as e:
+            problem = str(e)
+    if parallel.any_process(problem is not None):
+        raise UserError(problem or f"{lock.workdir} is in use by another run (see process 0's message)")
 
 
 def resume(config: Config, checkpoints: Checkpoints, template: GANState, position: dict,
@@ -200,23 +250,33 @@ def data_position(step: int, steps_per_epoch: int, examples: int) -> dict:
 
 
 def setup(config: Config, restart: bool, resume_step: int | None, resources: contextlib.ExitStack) -> Run:
-    """Joins the processes, loads the data, prepares the workdir, and builds or resumes the state.
-    What must be closed (checkpoints, log) is entered into `resources`."""
+    """Joins the processes, takes the workdir's lock, checks what it can (the checkpoint to resume,
+    the log, the batch against the data) before it opens or writes anything, then prepares the
+    workdir and builds or resumes the state. What must be closed (the lock, checkpoints, log) is
+    entered into `resources`."""
     compile_cache.enable(config.compile_cache)
     parallel.initialize(config.coordinator, config.num_processes, config.process_id, config.init_timeout)
     placement = parallel.place(config.devices, config.batch_size)
     main = parallel.is_main_process()
-    if not restart and os.path.isdir(checkpoint_dir(config.workdir)):
+    lock = WorkdirLock(config.workdir)
+    resources.callback(lock.release)
+    if os.path.isdir(config.workdir):
+        take_lock(lock, main)  # before reading anything: a second run stops at once
+        if main:
+            remove_unfinished(checkpoint_dir(config.workdir))  # frees the space of a save cut short
+    if not restart:
         check_checkpoint(config, resume_step)  # fail before loading data or writing anything
     dataset = load_shared_dataset(config, main)
+    steps_per_epoch, total = schedule(config, len(dataset.array))
     workdir = prepare_workdir(config.workdir)
+    take_lock(lock, main)
     if restart and main:
+        set_aside_log(workdir)
         delete_checkpoints(workdir)
     parallel.sync("ganjax-restart")  # the other processes open the checkpoints after process 0 cleared them
     checkpoints = Checkpoints(workdir, keep=config.keep)
     resources.callback(checkpoints.close)
     spec = make_spec(config, placement.axis_name)
-    steps_per_epoch, total = schedule(config, len(dataset.array))
     state = create_state(spec, config.seed)
     resumed = resume(config, checkpoints, state, data_position(0, steps_per_epoch, len(dataset.array)), resume_step)
     state = resumed if resumed is not None else state
@@ -248,7 +308,19 @@ def train(config: Config, *, progress: bool = True, restart: bool = False,
 
     A first SIGINT / SIGTERM saves at the next chunk boundary and raises TrainingStopped.
     Trains on `config.devices` devices (all by default) of every process; the result and the
-    checkpoints are the same single copy of the state whatever the number of devices."""
+    checkpoints are the same single copy of the state whatever the number of devices.
+
+    A full disk (here or in orbax's saves) ends in one EnvironmentFault that names the last
+    complete checkpoint."""
+    try:
+        return _train(config, progress, restart, resume_step)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise EnvironmentFault(no_space_message(config.workdir)) from e
+        raise
+
+
+def _train(config: Config, progress: bool, restart: bool, resume_step: int | None) -> GANState:
     with contextlib.ExitStack() as resources:
         run = setup(config, restart, resume_step, resources)
         step = int(run.state.step)
@@ -294,19 +366,19 @@ def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
         while step < run.total:
             epoch = step // steps_per_epoch
             epoch_end = min((epoch + 1) * steps_per_epoch, run.total)
-            bar = tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
-                       desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True)
-            while step < epoch_end and stopping is None:
-                n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
-                record = train_chunk_and_log(run, chunk_fn, feed, step, n, start_time)
-                step += n
-                bar.update(n)
-                bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
-                stopping = parallel.agreed_stop(stop.signum)
-                if checkpoint_due(config, step, steps_per_epoch, run.total) or stopping is not None:
-                    run.checkpoints.save(placement.unreplicate(run.state), config, run.position(step))
-                    saved_step = step
-            bar.close()
+            # closed on every exit, so that an error's one line does not land on the bar's line
+            with tqdm(total=epoch_end - epoch * steps_per_epoch, initial=step - epoch * steps_per_epoch,
+                      desc=f"Epoch {epoch + 1}/{n_epoch}", disable=not (progress and main), dynamic_ncols=True) as bar:
+                while step < epoch_end and stopping is None:
+                    n = min(config.chunk_size, epoch_end - step, _next_multiple(step, config.ckpt_every) - step)
+                    record = train_chunk_and_log(run, chunk_fn, feed, step, n, start_time)
+                    step += n
+                    bar.update(n)
+                    bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
+                    stopping = parallel.agreed_stop(stop.signum)
+                    if checkpoint_due(config, step, steps_per_epoch, run.total) or stopping is not None:
+                        run.checkpoints.save(placement.unreplicate(run.state), config, run.position(step))
+                        saved_step = step
             if main and step == epoch_end:
                 end_of_epoch(config, placement.unreplicate(run.state), epoch + 1, step, step == run.total, samples,
                              run.log)
@@ -328,7 +400,7 @@ def train_chunk_and_log(run: Run, chunk_fn, feed, step: int, n: int, start_time:
     metrics = jax.device_get(run.placement.unreplicate(metrics))
     seconds = time.time() - tic
     masks = step_masks(step, n, metric_periods(run.spec))
-    check_finite(metrics, masks, step)
+    check_finite(metrics, masks, step, divergence_hint(run.config))
     record = {"step": step + n, "epoch": epoch + 1, **summarize_chunk(metrics, masks), "steps_per_s": n / seconds,
               "wall_time": time.time() - start_time}
     run.log.write(record)
