@@ -1,10 +1,11 @@
-"""Image-quality statistics on the outputs of a feature extractor: Frechet distance, KID and the
-Inception Score, as pure float64 numpy functions of features or class probabilities, and the
-disjoint real sets of the real-vs-real value they are read beside.
+"""Image-quality statistics on the outputs of a feature extractor: Frechet distance, KID, the
+Inception Score, precision/recall and density/coverage, as float64 numpy functions of features
+or class probabilities, and the disjoint real sets of the real-vs-real value they are read beside.
 
-The papers use Inception-v3; ganjax uses a digit classifier trained by the repo
-(`ganjax.metrics.classifier`), whose values are only comparable with each other and with the
-real-vs-real value of the same classifier (`ganjax.metrics.digits.real_vs_real`).
+The papers use Inception-v3 (`ganjax.metrics.inception`, with pytorch-fid's weights); for digits
+ganjax also has a digit classifier trained by the repo (`ganjax.metrics.classifier`), whose
+values are only comparable with each other and with the real-vs-real value of the same
+classifier (`ganjax.metrics.digits.real_vs_real`).
 """
 
 import numpy as np
@@ -16,28 +17,39 @@ def fit_gaussian(features) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric PSD matrix by eigendecomposition (tiny negative
-    eigenvalues from round-off are clipped to 0)."""
-    w, v = np.linalg.eigh(sigma)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-
-
-def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """Squared Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2)
     (Dowson & Landau 1982; the FID of Heusel et al. 2017):
 
-        ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2)).
+        ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2)),
 
-    tr((sigma1 sigma2)^(1/2)) = sum_i sqrt(lambda_i(A)) with A = sigma1^(1/2) sigma2 sigma1^(1/2),
-    which is similar to sigma1 sigma2 but symmetric PSD, so its eigenvalues come from eigh without
-    the complex round-off of a general matrix square root (scipy.linalg.sqrtm)."""
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    root1 = _psd_sqrt(sigma1)
-    a = root1 @ sigma2 @ root1
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((a + a.T) / 2), 0, None)).sum()
-    return float(np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt)
+    computed as pytorch-fid's `calculate_frechet_distance`: float64, `scipy.linalg.sqrtm` of
+    sigma1 sigma2; a product so near singular that its root is not finite is retried with eps
+    added to both diagonals; a complex root whose diagonal's imaginary part stays within 1e-3
+    is taken as its real part. Beyond that pytorch-fid raises; this returns nan (with a
+    warning), so that a metric never stops a run."""
+    import warnings
+
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    with warnings.catch_warnings():  # "matrix is singular": what the eps retry and the checks below handle
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(sigma1)) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            from ganjax.errors import warn
+
+            warn(f"Frechet distance: the matrix square root has an imaginary component "
+                 f"{np.max(np.abs(covmean.imag)):.3g}; reported as nan")
+            return float("nan")
+        covmean = covmean.real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
 def frechet_distance(features_a, features_b) -> float:
@@ -64,16 +76,18 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def kid(features_a, features_b, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+        seed=0) -> tuple[float, float]:
     """Kernel Inception Distance (Binkowski et al. 2018, "Demystifying MMD GANs"): mean and std of
     the unbiased MMD^2 over `subsets` pairs of random subsets (without replacement) of
     min(subset_size, N, M) features each. Unbiased, so it can be slightly negative and its mean
     does not depend on the sample size; about 0 for two independent samples of one distribution
     (one set passed twice gives slightly below 0: its subsets overlap). The paper's 100 subsets
-    of 1,000 take about 10 s on two CPU cores; fewer subsets suit evaluation during training."""
+    of 1,000 take about 10 s on two CPU cores; fewer subsets suit evaluation during training.
+    `seed` is an int (numpy's default Generator) or a generator with `.choice`: torch-fidelity
+    draws with np.random.RandomState(2020), the same subsets for the same features."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     m = min(subset_size, len(a), len(b))
-    rng = np.random.default_rng(seed)
+    rng = seed if hasattr(seed, "choice") else np.random.default_rng(seed)
     values = [mmd2_unbiased(a[rng.choice(len(a), m, replace=False)],
                             b[rng.choice(len(b), m, replace=False)]) for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
@@ -86,17 +100,76 @@ def _safe_log(p: np.ndarray) -> np.ndarray:
 def inception_score(probs, splits: int = 10) -> tuple[float, float]:
     """Inception Score (Salimans et al. 2016) from class probabilities p(y|x), (N, classes):
     exp(E_x KL(p(y|x) || p(y))) with p(y) the mean prediction, computed on each of `splits`
-    equal parts; returns the mean and std over parts. It runs from 1 (every prediction the same)
-    to the number of classes (confident predictions, classes equally frequent). The parts are
-    consecutive rows: pass samples in random order, as a generator draws them."""
+    parts (rows i*N//splits .. (i+1)*N//splits, as torch-fidelity); returns the mean and std over
+    parts. It runs from 1 (every prediction the same) to the number of classes (confident
+    predictions, classes equally frequent). The parts are consecutive rows: pass samples in
+    random order, as a generator draws them."""
     probs = np.asarray(probs, np.float64)
     scores = []
-    for part in np.array_split(probs, splits):
+    for i in range(splits):
+        part = probs[i * len(probs) // splits:(i + 1) * len(probs) // splits]
         marginal = part.mean(axis=0, keepdims=True)
         # 0 log 0 = 0: a zero entry multiplies a finite log (the logs of zeros are taken as log 1).
         kl = np.sum(part * (_safe_log(part) - _safe_log(marginal)), axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def softmax(logits) -> np.ndarray:
+    """Row-wise softmax in float64."""
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _distance_blocks(x: np.ndarray, y: np.ndarray, entries: int = 1 << 22):
+    """(start, euclidean distances (rows, len(y)) from x[start:start + rows] to every y), in
+    blocks of about `entries` float64 values."""
+    yy = np.einsum("ij,ij->i", y, y)
+    rows = max(1, entries // max(len(y), 1))
+    for start in range(0, len(x), rows):
+        block = x[start:start + rows]
+        d2 = np.einsum("ij,ij->i", block, block)[:, None] + yy[None, :] - 2 * block @ y.T
+        yield start, np.sqrt(np.maximum(d2, 0))
+
+
+def knn_radii(x, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """For each k, the distance (N,) from each row of x to its k-th nearest other row: the radius
+    of the k-NN balls whose union estimates the support of the distribution (Kynkaanniemi et al.
+    2019, Sec. 3)."""
+    x = np.asarray(x, np.float64)
+    radii = {k: np.empty(len(x)) for k in ks}
+    for start, d in _distance_blocks(x, x):
+        d[np.arange(len(d)), start + np.arange(len(d))] = 0.0  # itself, exactly: the 0-th neighbour
+        kth = np.partition(d, sorted(ks), axis=1)
+        for k in ks:
+            radii[k][start:start + len(d)] = kth[:, k]
+    return radii
+
+
+def manifold_scores(real, fake, k_pr: int = 3, k_dc: int = 5) -> dict:
+    """{"precision", "recall", "density", "coverage"} of fake features against real ones (N, d).
+
+    Precision: share of fakes inside the union of the real k_pr-NN balls; recall: share of reals
+    inside the union of the fake ones (Kynkaanniemi et al. 2019, "Improved precision and recall",
+    k = 3; inside means distance <= radius, as their code and torch-fidelity). Density: the mean
+    number of real k_dc-NN balls a fake falls in, divided by k_dc (about 1 when the sets match,
+    unbounded above); coverage: share of reals whose ball holds a fake (Naeem et al. 2020,
+    "Reliable fidelity and diversity metrics", k = 5; strict <, as their prdc code). Each needs
+    more than k samples per set."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    real_radii, fake_radius = knn_radii(real, (k_pr, k_dc)), knn_radii(fake, (k_pr,))[k_pr]
+    inside, balls = np.zeros(len(fake), bool), np.zeros(len(fake))
+    recalled, nearest_fake = np.zeros(len(real), bool), np.full(len(real), np.inf)
+    for start, d in _distance_blocks(fake, real):  # d[i, j]: fake start+i to real j
+        rows = slice(start, start + len(d))
+        inside[rows] = (d <= real_radii[k_pr][None, :]).any(axis=1)
+        balls[rows] = (d < real_radii[k_dc][None, :]).sum(axis=1)
+        recalled |= (d <= fake_radius[rows, None]).any(axis=0)
+        nearest_fake = np.minimum(nearest_fake, d.min(axis=0))
+    return {"precision": float(inside.mean()), "recall": float(recalled.mean()),
+            "density": float(balls.sum() / (k_dc * len(fake))),
+            "coverage": float((nearest_fake < real_radii[k_dc]).mean())}
 
 
 def feature_scores(fake_features, fake_probs, real_features, kid_subsets: int = 100,
