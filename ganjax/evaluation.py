@@ -1,7 +1,7 @@
 """Does a generator fit its data? The sample-quality metrics that apply to a run's dataset.
 
-Each metric family is one entry of `FAMILIES`; the first whose `applies(config)` holds scores
-the run:
+Each metric family is one entry of `FAMILIES`; every one whose `applies(config)` holds scores
+the run (their metric names differ):
 
 - `modes`, 2-D mixtures (toy:ring8, toy:grid25): modes covered, share of high-quality samples
   (VEEGAN, Srivastava et al. 2017: 2,500 samples within 3 std of a mode) and the reverse KL of
@@ -10,12 +10,16 @@ the run:
 - `digits` (32x32, 1 channel: the embedded digits or tfds:mnist): Frechet distance, KID and the
   Inception-Score analogue on the features of the shipped digit classifier, each beside its
   real-vs-real value (two disjoint sets of real digits of the same size).
+- `inception`, folder: and tfds: images (and any image run given --inception_weights, digits
+  included): FID, KID, precision/recall, density/coverage and IS on the pool3 features of
+  pytorch-fid's Inception-v3 (ganjax.metrics.inception), --eval_samples samples against the
+  statistics of the whole training set (cached beside its uint8 cache: `ganjax.fid`). Its weights
+  are pytorch-fid's download (ganjax.metrics.inception_weights); where they are missing the
+  family does not apply, and a training run says so once at its start (`inception_notice`).
 
 A feature-based family (`FeatureFamily`) names a feature extractor and its real images;
 `reference_statistics` computes the real reference features and the real-vs-real scores once per
-dataset. Inception-v3 FID on other image data would be one more entry with an Inception
-extractor; its weights are a download (pytorch-fid fetches them at run time) and these metrics
-run offline, so other image data get no metric here.
+dataset.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Callable, Union
 import jax
 import numpy as np
 
-from ganjax.config import Config
+from ganjax.config import Config, data_kind
 from ganjax.latent import sample_z
 from ganjax.metrics import feature_scores, histogram_jsd, mode_coverage, real_split, reverse_kl
 
@@ -38,10 +42,11 @@ KID_SUBSETS_DURING_TRAINING = 10  # 100 subsets take ~10 s on 2 cores; 10 keep a
 @dataclasses.dataclass(frozen=True)
 class MetricFamily:
     """Metrics computed from the samples alone: `compute(samples, config, kid_subsets) -> dict`
-    (pure) scores n_samples samples of G for a config that `applies`. Names are unique."""
+    (pure) scores n_samples samples of G (a count, or a function of the config) for a config
+    that `applies`. Names are unique."""
     name: str
     applies: Callable[[Config], bool]
-    n_samples: int
+    n_samples: Union[int, Callable[[Config], int]]
     compute: Callable[[np.ndarray, Config, int], dict]
 
 
@@ -122,39 +127,102 @@ def _real_digits(config: Config) -> np.ndarray:
     return to_model_input(load_digits(32, 1))
 
 
+def _wants_inception(config: Config) -> bool:
+    """Image runs on folder: or tfds: data other than the digits, and image runs that name
+    --inception_weights (digits keep their classifier metrics, which need no download)."""
+    if data_kind(config.dataset) != "image":
+        return False
+    other_images = config.dataset.startswith(("folder:", "tfds:")) and not _is_digits(config)
+    return other_images or config.inception_weights is not None
+
+
+def inception_problem(config: Config) -> str | None:
+    """Why the Inception metrics that the config asks for cannot run (one line); None when they
+    can or are not asked for."""
+    if not _wants_inception(config):
+        return None
+    from ganjax.metrics.inception_weights import weights_problem
+
+    return weights_problem(config.inception_weights)
+
+
+def inception_notice(config: Config) -> str | None:
+    """What a training run says once at its start when its Inception metrics are off."""
+    problem = inception_problem(config) if config.eval_every else None
+    return None if problem is None else f"ganjax: no Inception metrics in this run: {problem}"
+
+
+def _inception_metrics(samples: np.ndarray, config: Config, kid_subsets: int) -> dict:
+    """Inception FID / KID / precision / recall / density / coverage of the samples against the
+    whole training set's statistics and 10,000 of its images, and the samples' IS (ganjax.fid)."""
+    from ganjax.errors import warn
+    from ganjax.fid import compare, dataset_reference, inception_score_of, side_of_outputs
+    from ganjax.metrics.inception import inception_outputs
+    from ganjax.metrics.inception_weights import find_weights, load_weights
+
+    weights = load_weights(*find_weights(config.inception_weights))
+    reference = dataset_reference(config, weights)
+    outputs = inception_outputs(iter(samples), weights.variables, total=len(samples), progress=True)
+    fake = side_of_outputs("G's samples", outputs)
+    notes: list = []
+    scores = compare(fake, reference, kid_subsets, notes=notes)
+    inception_score = inception_score_of(fake, notes)
+    for note in notes:
+        warn(note)
+    names = {"kid": "inception_kid", "kid_std": "inception_kid_std"}
+    scores = {names.get(k, k): v for k, v in scores.items()}
+    if inception_score is not None:
+        scores["inception_score"], scores["inception_score_std"] = inception_score
+    return scores
+
+
 FAMILIES: tuple[Family, ...] = (
     MetricFamily("modes", lambda config: config.dataset in ("toy:ring8", "toy:grid25"), N_TOY, _mixture_modes),
     MetricFamily("jsd", lambda config: config.dataset == "toy:1d", N_TOY, _histogram_jsd),
     FeatureFamily("digits", _is_digits, N_DIGITS, _digit_features, _real_digits),
+    MetricFamily("inception", lambda config: _wants_inception(config) and inception_problem(config) is None,
+                 lambda config: config.eval_samples, _inception_metrics),
 )
 
 
+def families(config: Config) -> list[Family]:
+    """Every metric family that scores runs of this config."""
+    return [f for f in FAMILIES if f.applies(config)]
+
+
 def family(config: Config) -> Family | None:
-    """The metric family that scores runs of this config; None where none applies."""
-    return next((f for f in FAMILIES if f.applies(config)), None)
+    """The first metric family that scores runs of this config; None where none applies."""
+    return next(iter(families(config)), None)
 
 
 def has_metrics(config: Config) -> bool:
-    return family(config) is not None
+    return bool(families(config))
+
+
+def _count(f: Family, config: Config) -> int:
+    return f.n_samples(config) if callable(f.n_samples) else f.n_samples
 
 
 def sample_count(config: Config) -> int:
-    """How many samples of G the config's metrics score."""
-    f = family(config)
-    return N_TOY if f is None else f.n_samples
+    """How many samples of G the config's metrics score (the most that one of its families scores)."""
+    return max((_count(f, config) for f in families(config)), default=N_TOY)
 
 
 def sample_metrics(config: Config, samples: np.ndarray, kid_subsets: int = 100) -> dict:
-    """The metrics of `samples` (G's output, n = sample_count(config)) for the run's dataset;
-    {} where none applies."""
-    f = family(config)
-    return {} if f is None else f.compute(samples, config, kid_subsets)
+    """The metrics of `samples` (G's output, n = sample_count(config)) for the run's dataset, each
+    family scoring the first samples it needs; {} where none applies."""
+    metrics: dict = {}
+    for f in families(config):
+        metrics.update(f.compute(samples[:_count(f, config)], config, kid_subsets))
+    return metrics
 
 
 def evaluate(generate, config: Config, seed: int = 0, kid_subsets: int = 100) -> dict:
     """Metrics of `generate(z)` (a batched function of latents to samples) on fresh latents
-    drawn from `seed`; {} where no metric applies to the dataset."""
+    drawn from `seed`, in batches of up to N_DIGITS; {} where no metric applies to the dataset."""
+    from ganjax.generation import map_in_batches
+
     if not has_metrics(config):
         return {}
-    z = sample_z(jax.random.PRNGKey(seed), sample_count(config), config.z_dim)
-    return sample_metrics(config, np.asarray(generate(np.asarray(z))), kid_subsets)
+    z = np.asarray(sample_z(jax.random.PRNGKey(seed), sample_count(config), config.z_dim))
+    return sample_metrics(config, map_in_batches(generate, z, min(len(z), N_DIGITS)), kid_subsets)
