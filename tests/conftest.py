@@ -6,6 +6,9 @@ import time
 # environment): many tests compile the same tiny programs. Set before jax is imported.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="ganjax-tests-xla-"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# No test finds the user's FID Inception weights (pytorch-fid's download in the torch hub cache),
+# so folder runs train without Inception metrics; the tests that want weights make random ones.
+os.environ["GANJAX_INCEPTION_WEIGHTS"] = os.path.join(tempfile.gettempdir(), "ganjax-tests-no-inception-weights.pth")
 
 import pytest
 
@@ -31,3 +34,34 @@ def wait_for_training(workdir, process, timeout=120):
         assert process.poll() is None, process.communicate()
         assert time.time() < deadline, "training did not start"
         time.sleep(0.1)
+
+
+_TORCHVISION_OPS = []  # the torch.library namespace defined by `pytorch_fid`, kept alive
+
+
+@pytest.fixture(scope="session")
+def pytorch_fid():
+    """pytorch-fid's `inception` and `fid_score` modules (skipped where pytorch-fid is not installed).
+
+    PyPI's torchvision wheel is linked against the CUDA build of torch: with a CPU torch its
+    import fails with "operator torchvision::nms does not exist", as it registers fake kernels
+    for its compiled ops. Defining those two ops (nms, qnms) with torch.library first lets it
+    import; pytorch-fid's Inception uses none of torchvision's compiled ops."""
+    import sys
+
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("pytorch_fid")
+    try:
+        import torchvision  # noqa: F401
+    except RuntimeError as e:
+        if "torchvision::nms does not exist" not in str(e):
+            raise
+        for name in [m for m in sys.modules if m.startswith("torchvision")]:
+            del sys.modules[name]
+        lib = torch.library.Library("torchvision", "DEF")
+        for op in ("nms", "qnms"):
+            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_OPS.append(lib)
+    from pytorch_fid import fid_score, inception
+
+    return inception, fid_score
