@@ -187,6 +187,11 @@ PRESETS: dict[str, dict] = {
     "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5, ema=0.0),
     "wgan-gp-paper": dict(loss="wgan-gp", batch_size=64, optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9,
                           gp_weight=10.0, n_critic=5, d_norm="layer", ema=0.0),
+    # SNGAN (Miyato et al. 2018; the CIFAR-10 setting of Mimicry and StudioGAN): hinge loss, the
+    # ResNet G and D with spectral norm in D, Adam 2e-4 betas (0, 0.9), 5 D steps per G step, and
+    # G's EMA as those reimplementations report (0.9999 for their 100k-step runs).
+    "sngan": dict(loss="hinge", arch="resnet", d_norm="spectral", batch_size=64, optimizer="adam", lr=2e-4,
+                  beta1=0.0, beta2=0.9, n_critic=5, z_dim=128, ema=0.9999),
     # gp_weight 0.1 for toys, as in the WGAN-GP authors' toy script: lambda 10 (the images' value)
     # holds the critic's gradient norm to 1 where the modes are 0.01 wide and collapses G to one mode.
     "toy": dict(arch="mlp", dataset="toy:ring8", batch_size=256, mlp_width=512, mlp_depth=3, z_dim=2,

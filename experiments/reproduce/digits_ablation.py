@@ -1,0 +1,147 @@
+"""Which technique buys what on the default digits budget: named rows of training flags (on top
+of the defaults), each trained over seeds, scored by the shipped digit classifier.
+
+    python -m experiments.reproduce.digits_ablation                       # every row, seeds 0,1,2
+    python -m experiments.reproduce.digits_ablation --rows=default --seeds=0 --eval_every=3
+
+Per row and seed: the final digit FD / KID / IS, the FD curve (every --eval_every epochs), the
+share of 5,000 samples the classifier labels with confidence > 0.9, the smallest and largest
+class share, the worst FD after the first third of the run relative to the final one, and the
+wall time. Each run trains in <workdir>/<row>-seed<k> (a finished run is reused: delete it to
+train again). Writes experiments/results/digits_ablation.json (merged with earlier rows),
+digits_ablation.md (the table) and digits_ablation.png (the last EMA grid of seed 0 per row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from experiments import RESULTS
+from ganjax.summaries import read_log
+from ganjax.train import parse_args
+from ganjax.training import train
+
+# The homework's config is the baseline (the default run before EMA); each technique is added
+# alone, then the final combination (the default run) and the combination without each of them.
+BASE = ["--ema=0"]
+ROWS: dict[str, list[str]] = {
+    "baseline": BASE,
+    "+ema": ["--ema=0.999"],
+    "+augment": BASE + ["--augment=translation,cutout"],
+    "+spectral": BASE + ["--d_norm=spectral"],
+    "+r1": BASE + ["--d_norm=none", "--r1=1"],
+    "default": [],
+    "sngan": ["--preset=sngan", "--dataset=digits", "--resolution=32"],
+}
+
+
+def classifier_shares(workdir: str, n: int = 5000, seed: int = 0) -> dict:
+    """Share of n samples of the run's (EMA) generator classified with confidence > 0.9, and the
+    smallest and largest share of one class (argmax of the shipped digit classifier)."""
+    import jax
+
+    from ganjax.generation import load_generator
+    from ganjax.metrics.classifier import digit_features
+
+    gen = load_generator(workdir)
+    _, probs = digit_features(gen.generate(np.asarray(jax.random.normal(jax.random.PRNGKey(seed + 7), (n, gen.z_dim)))))
+    shares = np.bincount(probs.argmax(axis=1), minlength=10) / n
+    return {"confident": float(np.mean(probs.max(axis=1) > 0.9)), "class_min": float(shares.min()),
+            "class_max": float(shares.max())}
+
+
+def run_row(name: str, flags: list[str], seed: int, args) -> dict:
+    workdir = os.path.join(args.workdir, f"{name}-seed{seed}")
+    extra = [f"--seed={seed}", f"--workdir={workdir}", "--tensorboard=false", f"--eval_every={args.eval_every}"]
+    if args.epochs:
+        extra.append(f"--n_epoch={args.epochs}")
+    config = parse_args(flags + extra + args.flags.split())[0]
+    tic = time.time()
+    train(config)
+    wall = time.time() - tic
+    log = read_log(os.path.join(workdir, "metrics.jsonl"))
+    scores = [r for r in log if "fd" in r]
+    steps = [r for r in log if "steps_per_s" in r]
+    last = scores[-1]
+    later = [r["fd"] for r in scores if r["epoch"] > scores[-1]["epoch"] / 3]
+    return {"row": name, "seed": seed, "flags": flags, "fd": last["fd"], "kid": last["kid"], "is": last["is"],
+            "fd_real": last["fd_real"], "fd_curve": [[r["epoch"], r["fd"]] for r in scores],
+            "worst_later_over_final": max(later) / last["fd"], "wall_s": wall,
+            "train_wall_s": steps[-1]["wall_time"] if steps else None, **classifier_shares(workdir)}
+
+
+def table(results: dict) -> str:
+    lines = ["| row | flags | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | wall (s) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, runs in results.items():
+        fd = np.array([r["fd"] for r in runs])
+        std = f" ± {fd.std(ddof=1):.1f}" if len(fd) > 1 else ""
+        mean = lambda k: np.mean([r[k] for r in runs])
+        lines.append(f"| {name} | `{' '.join(runs[0]['flags']) or '(defaults)'}` | {fd.mean():.1f}{std} | {len(fd)} | "
+                     f"{100 * mean('confident'):.0f} % | {100 * mean('class_min'):.1f}-{100 * mean('class_max'):.1f} % | "
+                     f"{mean('worst_later_over_final'):.2f} | {mean('wall_s'):.0f} |")
+    return "\n".join(lines)
+
+
+def grids(results: dict, workdir: str, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3.3))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        samples = os.path.join(workdir, f"{name}-seed{results[name][0]['seed']}", "samples")
+        last = sorted(os.listdir(samples))[-1]
+        ax.imshow(Image.open(os.path.join(samples, last)), cmap="gray")
+        fd = np.mean([r["fd"] for r in results[name]])
+        ax.set_title(f"{name}\nFD {fd:.1f}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", default=",".join(ROWS), help=f"Comma-separated rows of: {', '.join(ROWS)}.")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--epochs", type=int, default=None, help="Epochs per run (default: the default run's).")
+    p.add_argument("--eval_every", type=int, default=1)
+    p.add_argument("--flags", default="", help="Flags added to every row (e.g. '--ema=0.99').")
+    p.add_argument("--workdir", default="/tmp/ganjax-ablation")
+    p.add_argument("--out", default="digits_ablation", help="Name of the result files in experiments/results/.")
+    p.add_argument("--define", action="append", default=[], metavar="NAME=FLAGS",
+                   help="A row of your own, e.g. --define='lr2e-4=--lr=2e-4 --augment=translation' (then --rows=NAME).")
+    args = p.parse_args()
+    for definition in args.define:
+        name, flags = definition.split("=", 1)
+        ROWS[name] = flags.split()
+
+    path = os.path.join(RESULTS, f"{args.out}.json")
+    results = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    for name in args.rows.split(","):
+        runs = [run_row(name, ROWS[name], int(seed), args) for seed in args.seeds.split(",")]
+        results[name] = runs
+        for r in runs:
+            print(json.dumps({k: v for k, v in r.items() if k != "fd_curve"}), flush=True)
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)
+    ordered = {name: results[name] for name in ROWS if name in results}
+    with open(os.path.join(RESULTS, f"{args.out}.md"), "w") as f:
+        f.write(f"Command: `python -m experiments.reproduce.digits_ablation {' '.join(os.sys.argv[1:])}`\n\n")
+        f.write(table(ordered) + "\n")
+    grids(ordered, args.workdir, os.path.join(RESULTS, f"{args.out}.png"))
+    print(table(ordered))
+
+
+if __name__ == "__main__":
+    main()
