@@ -9,7 +9,9 @@ the run (their metric names differ):
 - `jsd`, 1-D (toy:1d): Jensen-Shannon divergence between the data and sample histograms.
 - `digits` (32x32, 1 channel: the embedded digits or tfds:mnist): Frechet distance, KID and the
   Inception-Score analogue on the features of the shipped digit classifier, each beside its
-  real-vs-real value (two disjoint sets of real digits of the same size).
+  real-vs-real value (two disjoint sets of real digits of the same size); and how the classifier
+  sees the samples: the share it labels with confidence > 0.9, and the smallest and largest
+  share of one class (a mode collapse shows as a class far from 10 %).
 - `inception`, folder: and tfds: images (and any image run given --inception_weights, digits
   included): FID, KID, precision/recall, density/coverage and IS on the pool3 features of
   pytorch-fid's Inception-v3 (ganjax.metrics.inception), --eval_samples samples against the
@@ -33,6 +35,7 @@ import numpy as np
 from ganjax.config import Config, data_kind
 from ganjax.latent import sample_z
 from ganjax.metrics import feature_scores, histogram_jsd, mode_coverage, real_split, reverse_kl
+from ganjax.metrics.digits import class_balance
 
 N_TOY = 2500  # the papers' sample count
 N_DIGITS = 2500  # half of the 5,000 embedded digits: the other half is the reference set
@@ -62,12 +65,14 @@ class FeatureFamily:
     n_samples: int
     extractor: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     real_images: Callable[[Config], np.ndarray]
+    class_scores: Callable[[np.ndarray], dict] | None = None  # scores of the samples' class probabilities alone
 
     def compute(self, samples: np.ndarray, config: Config, kid_subsets: int = 100) -> dict:
         reference, floor = reference_statistics(self, config, kid_subsets)
         features, probs = self.extractor(samples)
         scores = feature_scores(features, probs, reference, kid_subsets)
-        return {**scores, **{f"{k}_real": v for k, v in floor.items()}}
+        by_class = self.class_scores(probs) if self.class_scores else {}
+        return {**scores, **by_class, **{f"{k}_real": v for k, v in floor.items()}}
 
 
 Family = Union[MetricFamily, FeatureFamily]
@@ -109,7 +114,7 @@ def _histogram_jsd(samples: np.ndarray, config: Config, kid_subsets: int) -> dic
 
 def _is_digits(config: Config) -> bool:
     digit_data = config.dataset == "digits" or config.dataset.split(":")[:2] == ["tfds", "mnist"]
-    return digit_data and config.resolution == 32 and config.channels == 1 and config.arch == "dcgan"
+    return digit_data and config.resolution == 32 and config.channels == 1
 
 
 def _digit_features(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +184,7 @@ def _inception_metrics(samples: np.ndarray, config: Config, kid_subsets: int) ->
 FAMILIES: tuple[Family, ...] = (
     MetricFamily("modes", lambda config: config.dataset in ("toy:ring8", "toy:grid25"), N_TOY, _mixture_modes),
     MetricFamily("jsd", lambda config: config.dataset == "toy:1d", N_TOY, _histogram_jsd),
-    FeatureFamily("digits", _is_digits, N_DIGITS, _digit_features, _real_digits),
+    FeatureFamily("digits", _is_digits, N_DIGITS, _digit_features, _real_digits, class_balance),
     MetricFamily("inception", lambda config: _wants_inception(config) and inception_problem(config) is None,
                  lambda config: config.eval_samples, _inception_metrics),
 )

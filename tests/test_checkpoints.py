@@ -123,7 +123,8 @@ def test_generator_item_alone_holds_g(tmp_path):
     state = train(toy_config(steps=4, workdir=str(tmp_path)), progress=False)
     template = split_state(state)["generator"]
     g = Checkpoints(str(tmp_path)).restore_generator(jax.tree.map(np.zeros_like, template))
-    assert_same_state(g, {"params": state.g.params, "batch_stats": {}, **state.g.model_state})  # format 1: always a batch_stats entry
+    # always a batch_stats entry (as format 1), and G's EMA beside it
+    assert_same_state(g, {"params": state.g.params, "batch_stats": {}, **state.g.model_state, "ema": state.g_ema})
 
 
 # ---------------------------------------------------------------------------------------------

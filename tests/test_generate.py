@@ -47,10 +47,10 @@ def test_png_is_g_in_inference_mode_and_seeded(image_run, tmp_path):
     read = lambda d: np.stack([np.asarray(Image.open(d / f"{i}.png")) for i in range(1, 6)])
     np.testing.assert_array_equal(read(a), read(b))
     assert not np.array_equal(read(a), read(c))
-    # the pixels are G(z) with the running batch statistics, for z drawn from the seed
+    # the pixels are G(z) with the running batch statistics, for z drawn from the seed (G's EMA: the default)
     gen = load_generator(workdir)
     z = jax.random.normal(jax.random.PRNGKey(1), (5, gen.z_dim))
-    expected = gen.module.apply({"params": state.g.params, **state.g.model_state}, z, train=False)
+    expected = gen.module.apply(state.g_ema, z, train=False)
     np.testing.assert_array_equal(read(a), to_uint8(expected)[..., 0])
     # inference mode: a sample does not depend on the others in its batch
     np.testing.assert_allclose(gen.from_z(z[:1]), gen.from_z(z)[:1], atol=1e-6)

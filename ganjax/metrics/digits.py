@@ -30,3 +30,16 @@ def real_vs_real(n: int = 2500, seed: int = 0, variables: dict | None = None, **
     images = load_digits(32, 1)
     a, b = real_split(len(images), n, seed)
     return digit_scores(images[a], images[b], variables, seed=seed, **kwargs)
+
+
+def class_balance(probs, confidence: float = 0.9) -> dict:
+    """How a classifier sees a set of samples from its class probabilities (N, classes):
+    `confident`, the share whose top probability exceeds `confidence` (recognisable digits), and
+    `class_min` / `class_max`, the smallest and largest share of samples labelled with one class
+    (argmax; 0.1 each for balanced digits, a partial mode collapse shows as a class far from it)."""
+    import numpy as np
+
+    probs = np.asarray(probs)
+    shares = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)
+    return {"confident": float(np.mean(probs.max(axis=1) > confidence)), "class_min": float(shares.min()),
+            "class_max": float(shares.max())}
