@@ -17,7 +17,7 @@ GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "data", "golden")
 _QUIET = ["--eval_every=0", "--tensorboard=false", "--compile_cache=none", "--ema=0"]  # EMA: recorded before it existed
 _TOY = ["--dataset=toy:ring8", "--arch=mlp", "--mlp_width=16", "--mlp_depth=2", "--z_dim=2", "--batch_size=32",
         "--toy_size=512", "--lr=1e-3", "--steps=12", "--chunk_size=5", "--seed=3"]
-_DIGITS = ["--dataset=digits", "--resolution=8", "--features=8", "--z_dim=8", "--batch_size=16", "--steps=10",
+_DIGITS = ["--dataset=digits", "--lr=1e-4", "--resolution=8", "--features=8", "--z_dim=8", "--batch_size=16", "--steps=10",
            "--chunk_size=4", "--seed=1"]
 RUNS = {
     "toy-wgan-gp": _TOY + ["--loss=wgan-gp", "--n_critic=2"],

@@ -347,11 +347,11 @@ def test_bad_input_is_one_line_and_status_2_without_a_traceback(inputs, command,
 
 def test_the_divergence_hint_fits_the_run():
     nan = {"D": {"loss_D": np.array([0.5, np.nan])}}
-    hints = {loss: divergence_hint(resolve(Config(loss=loss, dataset="toy:ring8"))) for loss in ("gan", "wgan", "wgan-gp")}
+    hints = {loss: divergence_hint(resolve(Config(loss=loss, dataset="toy:ring8", lr=1e-4))) for loss in ("gan", "wgan", "wgan-gp")}
     assert hints["gan"] == "try a lower --lr (now 0.0001) or --loss=wgan-gp"
     assert hints["wgan"] == "try a lower --lr (now 0.0001), a smaller --clip_value (now 0.01) or --loss=wgan-gp"
     assert hints["wgan-gp"] == "try a lower --lr (now 0.0001) or a larger --gp_weight (now 10)"
-    bf16 = divergence_hint(resolve(Config(loss="wgan-gp", dataset="toy:ring8", dtype="bfloat16")))
+    bf16 = divergence_hint(resolve(Config(loss="wgan-gp", dataset="toy:ring8", dtype="bfloat16", lr=1e-4)))
     assert "--dtype=float32" in bf16
     with pytest.raises(TrainingDiverged, match=r"loss_D became nan at step 11; .*\(try a lower --lr \(now 0.0001\) "
                                                r"or a larger --gp_weight"):

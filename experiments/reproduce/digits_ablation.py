@@ -26,16 +26,20 @@ from ganjax.summaries import read_log
 from ganjax.train import parse_args
 from ganjax.training import train
 
-# The homework's config is the baseline (the default run before EMA); each technique is added
-# alone, then the final combination (the default run) and the combination without each of them.
-BASE = ["--ema=0"]
+# The homework's config is the baseline (the default run before EMA: Adam 1e-4, no EMA); each
+# technique is added to it alone, then the default run (EMA and Adam 5e-4) and additions to it.
+BASE = ["--ema=0", "--lr=1e-4"]
 ROWS: dict[str, list[str]] = {
     "baseline": BASE,
-    "+ema": ["--ema=0.999"],
+    "+ema": ["--ema=0.999", "--lr=1e-4"],
+    "+lr5e-4": ["--ema=0", "--lr=5e-4"],
     "+augment": BASE + ["--augment=translation,cutout"],
     "+spectral": BASE + ["--d_norm=spectral"],
     "+r1": BASE + ["--d_norm=none", "--r1=1"],
     "default": [],
+    "default+lr1e-3": ["--lr=1e-3"],
+    "default+augment": ["--augment=translation,cutout"],
+    "default+spectral": ["--d_norm=spectral"],
     "sngan": ["--preset=sngan", "--dataset=digits", "--resolution=32"],
 }
 
