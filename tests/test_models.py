@@ -9,12 +9,19 @@ import pytest
 
 from ganjax.models import build_models, data_shape
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganjax.models.resnet import ResNetDiscriminator, ResNetGenerator
 from tests.conftest import small_config
 
 
-@pytest.mark.parametrize("resolution,channels", [(64, 3), (32, 1), (16, 3)])
-def test_dcgan_shapes(resolution, channels):
-    g, d = DCGANGenerator(resolution, channels, features=8), DCGANDiscriminator(resolution, features=8)
+@pytest.mark.parametrize("models,resolution,channels", [
+    ((DCGANGenerator, DCGANDiscriminator), 64, 3), ((DCGANGenerator, DCGANDiscriminator), 32, 1),
+    ((DCGANGenerator, DCGANDiscriminator), 16, 3),
+    ((ResNetGenerator, ResNetDiscriminator), 32, 1), ((ResNetGenerator, ResNetDiscriminator), 32, 3),
+    ((ResNetGenerator, ResNetDiscriminator), 64, 1), ((ResNetGenerator, ResNetDiscriminator), 64, 3),
+], ids=["dcgan-64-3", "dcgan-32-1", "dcgan-16-3", "resnet-32-1", "resnet-32-3", "resnet-64-1", "resnet-64-3"])
+def test_model_shapes(models, resolution, channels):
+    generator, discriminator = models
+    g, d = generator(resolution, channels, features=8), discriminator(resolution, features=8)
     z = jnp.zeros((2, 100))
     # shapes only: traced, not run (the numbers are checked against PyTorch in test_torch_import.py)
     gv = jax.eval_shape(lambda k: g.init(k, z, train=False), jax.random.PRNGKey(0))
