@@ -248,7 +248,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--inception_weights", metavar="FILE",
                    help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: $GANJAX_INCEPTION_WEIGHTS, "
                         "else the torch hub cache).")
-    p.add_argument("--batch_size", type=int, default=50, help="Images per Inception call (default 50, pytorch-fid's).")
+    p.add_argument("--batch_size", type=int,
+                   help="Images per Inception call (default: 10 on CPU, where XLA runs small batches faster; 50, "
+                        "pytorch-fid's, elsewhere).")
     p.add_argument("--n", type=int, default=10_000, help="Samples of a workdir's G (default 10,000).")
     p.add_argument("--step", type=int, help="Checkpoint of a workdir (default: the latest).")
     p.add_argument("--seed", type=int, default=0, help="Seed of a workdir's latent draws (default 0).")
@@ -265,7 +267,7 @@ def parse_args(argv: list[str] | None):
     if args.save_stats and not args.save_stats.endswith(".npz"):
         raise UserError(f"--save_stats needs a .npz file name, got {args.save_stats}")
     for name in ("batch_size", "n", "kid_subsets"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
     return args
 
@@ -362,7 +364,8 @@ def _run(argv: list[str] | None) -> int | None:
 def _lines(result: dict, sides: list[Side], args) -> str:
     lines = []
     if "fid" in result:
-        lines.append(f"FID {result['fid']:.4f}  ({' vs '.join(f'{s.count} images' if s.count else 'statistics' for s in sides)})")
+        counts = " vs ".join(f"{s.count} images" if s.count else "statistics" for s in sides)
+        lines.append(f"FID {result['fid']:.4f}  ({counts})")
     if "kid" in result:
         lines.append(f"KID {result['kid']:.6f} ± {result['kid_std']:.6f}  ({args.kid_subsets} subsets)")
     if "precision" in result:

@@ -29,7 +29,8 @@ INPUT_SIZE = 299
 POOL3_DIM = 2048
 NUM_CLASSES = 1008
 BN_EPS = 1e-3  # torchvision's BasicConv2d (TensorFlow's Inception-v3)
-BATCH = 50  # images per network call unless told otherwise (pytorch-fid's default batch size)
+BATCH = 50  # images per network call on accelerators unless told otherwise (pytorch-fid's default)
+CPU_BATCH = 10  # on CPU: XLA ran 2.37 images/s at 10, 2.02 at 50 (2 cores; experiments/bench/bench_inception.py)
 
 
 class BasicConv(nn.Module):
@@ -201,15 +202,20 @@ def as_uint8(images) -> np.ndarray:
     return images[..., None] if images.ndim == 3 else images
 
 
+def default_batch_size() -> int:
+    """CPU_BATCH on the CPU backend, BATCH elsewhere."""
+    return CPU_BATCH if jax.default_backend() == "cpu" else BATCH
+
+
 def inception_outputs(images: Iterable[np.ndarray], variables: dict, batch_size: int | None = None,
                       total: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
     """{"pool3": float32 (N, 2048), "logits": (N, 1008), "logits_unbiased": (N, 1008)} of images
     given one at a time, (H, W[, 1 or 3]) uint8 or floats in [-1, 1] (`as_uint8`), in their order.
 
     Images are batched per size; every batch is padded to `batch_size`, so the network compiles
-    once (the preprocessing once per input size); `batch_size` defaults to BATCH. A bar shows
-    progress when `progress`."""
-    batch_size = batch_size or BATCH
+    once (the preprocessing once per input size); `batch_size` defaults to default_batch_size().
+    A bar shows progress when `progress`."""
+    batch_size = batch_size or default_batch_size()
     pending: dict[tuple, list] = {}  # input shape -> [(index, image)] not yet sent
     in_flight: list = []  # (indices, outputs still on the device): read while the next batch runs
     done: list = []  # (indices, numpy outputs)

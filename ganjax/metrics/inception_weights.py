@@ -113,18 +113,18 @@ def convert_state_dict(state_dict: dict, origin: str) -> dict:
 
     table = expected_tensors()
     given = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
-    missing = [k for k in table if k not in given]
     extra = [k for k in given if k not in table]
-    if missing or extra:
-        what = (f"lacks {len(missing)} tensor(s) of the FID Inception-v3 (first: {missing[0]})" if missing
-                else f"has {len(extra)} tensor(s) the FID Inception-v3 does not (first: {extra[0]})")
+    wrong = [k for k in given if k in table and tuple(np.shape(given[k])) != table[k][1]]
+    missing = [k for k in table if k not in given]
+    if extra or wrong or missing:
+        what = (f"has {len(extra)} tensor(s) the FID Inception-v3 does not (first: {extra[0]})" if extra else
+                f"has its tensor {wrong[0]} of shape {tuple(np.shape(given[wrong[0]]))}, where the FID "
+                f"Inception-v3 needs {table[wrong[0]][1]}" if wrong else
+                f"lacks {len(missing)} tensor(s) of the FID Inception-v3 (first: {missing[0]})")
         raise UserError(f"{origin} is not pytorch-fid's {FILE_NAME}: it {what}")
     flat = {}
-    for name, (path, shape, axes) in table.items():
+    for name, (path, _, axes) in table.items():
         value = np.asarray(given[name], np.float32)
-        if value.shape != shape:
-            raise UserError(f"{origin} is not pytorch-fid's {FILE_NAME}: its tensor {name} has shape "
-                            f"{tuple(value.shape)}, the FID Inception-v3 needs {shape}")
         flat[path] = np.ascontiguousarray(value.transpose(axes) if axes else value)
     return traverse_util.unflatten_dict(flat)
 
