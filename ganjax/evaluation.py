@@ -224,10 +224,11 @@ def sample_metrics(config: Config, samples: np.ndarray, kid_subsets: int = 100) 
 
 def evaluate(generate, config: Config, seed: int = 0, kid_subsets: int = 100) -> dict:
     """Metrics of `generate(z)` (a batched function of latents to samples) on fresh latents
-    drawn from `seed`, in batches of up to N_DIGITS; {} where no metric applies to the dataset."""
-    from ganjax.generation import map_in_batches
+    drawn from `seed`: up to N_DIGITS in one call, more (the Inception metrics') in calls of
+    generation.BATCH; {} where no metric applies to the dataset."""
+    from ganjax.generation import BATCH, map_in_batches
 
     if not has_metrics(config):
         return {}
     z = np.asarray(sample_z(jax.random.PRNGKey(seed), sample_count(config), config.z_dim))
-    return sample_metrics(config, map_in_batches(generate, z, min(len(z), N_DIGITS)), kid_subsets)
+    return sample_metrics(config, map_in_batches(generate, z, len(z) if len(z) <= N_DIGITS else BATCH), kid_subsets)
