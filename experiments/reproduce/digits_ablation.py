@@ -80,7 +80,7 @@ def run_row(name: str, flags: list[str], seed: int, args) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| row | flags | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | wall (s) |",
+    lines = ["| row | flags | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | training wall (s) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, runs in results.items():
         fd = np.array([r["fd"] for r in runs])
@@ -88,7 +88,7 @@ def table(results: dict) -> str:
         mean = lambda k: np.mean([r[k] for r in runs])
         lines.append(f"| {name} | `{' '.join(runs[0]['flags']) or '(defaults)'}` | {fd.mean():.1f}{std} | {len(fd)} | "
                      f"{100 * mean('confident'):.0f} % | {100 * mean('class_min'):.1f}-{100 * mean('class_max'):.1f} % | "
-                     f"{mean('worst_later_over_final'):.2f} | {mean('wall_s'):.0f} |")
+                     f"{mean('worst_later_over_final'):.2f} | {mean('train_wall_s'):.0f} |")
     return "\n".join(lines)
 
 
