@@ -82,7 +82,8 @@ def convert_generator(state: dict) -> tuple[Config, dict]:
                         f"{counts['ConvTranspose2d']} ConvTranspose2d layers; the homework's generator has 1 "
                         f"Linear, then as many BatchNorm as ConvTranspose2d layers")
     config = resolve(Config(arch="dcgan", resolution=4 * 2 ** len(convs), channels=int(convs[-1].shape[1]),
-                            features=int(convs[-1].shape[0]), z_dim=int(linear.shape[1]), dataset="digits"))
+                            features=int(convs[-1].shape[0]), z_dim=int(linear.shape[1]), dataset="digits",
+                            ema=0.0))  # a homework checkpoint holds one G, no average
     as_f32 = lambda tree: {m: {k: np.asarray(v, np.float32) for k, v in d.items()} for m, d in tree.items()}
     return config, {"params": as_f32(params), "batch_stats": as_f32(stats)}
 

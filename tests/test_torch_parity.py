@@ -28,7 +28,10 @@ from tests.conftest import small_config
 
 STEPS = 5
 # Scale-aware float32 tolerance: |a - b| <= RTOL * (|b| + max|b| of the tensor) (+ atol).
-RTOL = 1e-4
+# 5e-4: on a 2-core AVX2 EPYC the Adam moments differ from torch's by up to 3e-4 of their scale
+# after a step through batch norm (XLA's and oneDNN's float32 reduction orders); 1e-4 held on the
+# AVX-512 Xeon. A semantic difference (biased running_var, another momentum) shows at ~1e-2.
+RTOL = 5e-4
 # Parameters are compared by their change since init, |d_ganjax - d_torch| <= RTOL_UPDATE *
 # (|d_torch| + max|d_torch|) + a few ulp of the value + `ill_conditioned` below.
 RTOL_UPDATE = 2e-3
@@ -293,7 +296,7 @@ CASES = [  # (loss, D's norm, n_critic); wgan-gp refuses batch norm in D
 @pytest.mark.parametrize("loss,norm,n_critic", CASES)
 def test_train_step_matches_homework_pytorch_loop(loss, norm, n_critic):
     torch.set_num_threads(1)
-    config = small_config(resolution=16, loss=loss, d_norm=norm, n_critic=n_critic)
+    config = small_config(resolution=16, loss=loss, d_norm=norm, n_critic=n_critic, lr=1e-4)  # the homework's
     assert (config.channels, config.features, config.z_dim, config.batch_size) == (1, 8, 8, 8)
     step, state = ganjax_run(config)
     g_params, g_stats, _ = net_arrays(state.g)
@@ -342,7 +345,7 @@ def test_homework_literal_wgan_g_loss_only_moves_d_running_stats():
     batch-norm running statistics (one extra momentum update per G step); D always trains in
     train mode, so the training trajectory is the same. ganjax forwards D once."""
     torch.set_num_threads(1)
-    config = small_config(resolution=16, loss="wgan", d_norm="batch")
+    config = small_config(resolution=16, loss="wgan", d_norm="batch", lr=1e-4)
     nets = []
     for literal in (False, True):
         torch.manual_seed(0)
