@@ -73,7 +73,7 @@ def metric_periods(spec: GANSpec) -> dict[str, int]:
     D's every step, G's every n_critic steps (step % n_critic == 0), the lazy regularizers' every
     `every` steps."""
     periods = {"D": 1, "G": spec.n_critic}
-    periods.update({f"D_every_{t.every}": t.every for t in spec.d_terms if t.every > 1})
+    periods.update({_term_group(t): t.every for t in spec.d_terms if t.every > 1})
     return periods
 
 
