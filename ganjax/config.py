@@ -33,6 +33,8 @@ OPTIMIZERS = ("adam", "rmsprop")
 DATASETS = ("digits", "toy:ring8", "toy:grid25", "toy:1d")
 DATASET_PATTERNS = ("folder:PATH", "tfds:NAME[:SPLIT]")  # checked by prefix
 DTYPES = ("float32", "bfloat16")
+COND_D = ("projection", "concat")
+LABEL_DISTS = ("uniform", "data")
 
 
 STRUCTURAL, FREE, PLACEMENT = "structural", "free", "placement"
@@ -125,6 +127,9 @@ class Config:
     mlp_width: int = _f(512, "Hidden units per MLP layer.", "model", resume=STRUCTURAL, check=positive_int)
     mlp_depth: int = _f(3, "Hidden layers of each MLP.", "model", resume=STRUCTURAL, check=positive_int)
     d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer, none, or spectral (no activation norm; every weight of D divided by its largest singular value, one power iteration per training pass: Miyato et al. 2018) (auto: none for mlp, spectral for resnet; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS, resume=STRUCTURAL)
+    conditional: bool = _f(False, "Class-conditional GAN: G(z, y) and D(x, y) take the data's labels (digits, folder:PATH with one subfolder per class, tfds:NAME's label feature); the fakes of D's step take the real batch's labels, those of G's step are drawn by --label_dist (ganjax.models.conditioning).", "model", resume=STRUCTURAL)
+    cond_d: str = _f("projection", "How a conditional D takes the label: projection (Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <embed(y), phi(x)>, any arch) or concat (one-hot label maps beside the image channels for dcgan, beside the flattened input for mlp).", "model", COND_D, resume=STRUCTURAL)
+    label_dist: str = _f("uniform", "Labels of G's fakes in a conditional run: uniform over the classes, or data (the dataset's class frequencies).", "optim", LABEL_DISTS, resume=FREE)
     dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES, resume=FREE)
     # --- optimization ---
     optimizer: typing.Optional[str] = _f(None, "adam or rmsprop (auto: rmsprop for wgan as in the WGAN paper, adam otherwise).", "optim", OPTIMIZERS, resume=STRUCTURAL)
@@ -261,6 +266,13 @@ def check_combination(c: Config) -> Config:
             raise UserError(f"--arch=resnet supports --resolution 32 or 64, got {c.resolution}")
         if c.d_norm not in ("spectral", "none"):
             raise UserError(f"--arch=resnet supports --d_norm=spectral (default) or none, got {c.d_norm}")
+    if c.conditional:
+        if data_kind(c.dataset) == "toy":
+            raise UserError(f"--conditional=true needs labelled data; {c.dataset} has no labels (use digits, "
+                            f"folder:PATH with one subfolder per class, or tfds:NAME with a label feature)")
+        if c.cond_d == "concat" and c.arch == "resnet":
+            raise UserError("--cond_d=concat is offered for --arch=dcgan and mlp; the resnet D takes the label by "
+                            "--cond_d=projection")
     if c.arch == "mlp" and c.d_norm == "instance":
         raise UserError("--d_norm=instance normalizes over image positions, which an MLP does not have; "
                         "use --d_norm=layer, batch or none with --arch=mlp")

@@ -50,7 +50,7 @@ def _run(argv: list[str] | None) -> int | None:
         raise UserError(f"no sample-quality metric for --dataset={config.dataset} at "
                         f"{config.resolution}px / {config.channels} channel(s): metrics exist for toy data, "
                         f"32x32 digits, and images with the Inception weights (--inception_weights)")
-    metrics = evaluate(gen.generate, config, args.seed, args.kid_subsets)
+    metrics = evaluate(gen.generate, config, args.seed, args.kid_subsets, gen.num_classes)
     result = {"step": gen.step, "dataset": gen.config.dataset, "loss": gen.config.loss, "seed": args.seed,
               "metrics": metrics}
     out = args.out or os.path.join(args.workdir, "eval.json")

@@ -11,7 +11,11 @@ the run (their metric names differ):
   Inception-Score analogue on the features of the shipped digit classifier, each beside its
   real-vs-real value (two disjoint sets of real digits of the same size); and how the classifier
   sees the samples: the share it labels with confidence > 0.9, and the smallest and largest
-  share of one class (a mode collapse shows as a class far from 10 %).
+  share of one class (a mode collapse shows as a class far from 10 %). For a conditional run
+  (samples drawn with balanced labels) also `class_accuracy`, the share of samples that the
+  classifier assigns to the class they were drawn for, and `intra_fd`, the Frechet distance
+  within each class (the class's samples against the reference set's images of that class)
+  averaged over the classes, beside its real-vs-real `intra_fd_real`.
 - `inception`, folder: and tfds: images (and any image run given --inception_weights, digits
   included): FID, KID, precision/recall, density/coverage and IS on the pool3 features of
   pytorch-fid's Inception-v3 (ganjax.metrics.inception), --eval_samples samples against the
@@ -33,8 +37,9 @@ import jax
 import numpy as np
 
 from ganjax.config import Config, data_kind
-from ganjax.latent import sample_z
-from ganjax.metrics import feature_scores, histogram_jsd, mode_coverage, real_split, reverse_kl
+from ganjax.latent import balanced_labels, sample_z
+from ganjax.metrics import (feature_scores, frechet_distance, histogram_jsd, mode_coverage, real_split,
+                            reverse_kl)
 from ganjax.metrics.digits import class_balance
 
 N_TOY = 2500  # the papers' sample count
@@ -66,12 +71,17 @@ class FeatureFamily:
     extractor: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     real_images: Callable[[Config], np.ndarray]
     class_scores: Callable[[np.ndarray], dict] | None = None  # scores of the samples' class probabilities alone
+    real_labels: Callable[[Config], np.ndarray] | None = None  # the classes of real_images, for conditional runs
 
-    def compute(self, samples: np.ndarray, config: Config, kid_subsets: int = 100) -> dict:
+    def compute(self, samples: np.ndarray, config: Config, kid_subsets: int = 100, labels=None) -> dict:
+        """The scores of `samples`; with the `labels` they were drawn for (a conditional run) and
+        `real_labels`, the conditional scores too (`conditional_scores`)."""
         reference, floor = reference_statistics(self, config, kid_subsets)
         features, probs = self.extractor(samples)
         scores = feature_scores(features, probs, reference, kid_subsets)
         by_class = self.class_scores(probs) if self.class_scores else {}
+        if labels is not None and self.real_labels is not None:
+            by_class.update(conditional_scores(self, config, features, probs, np.asarray(labels)))
         return {**scores, **by_class, **{f"{k}_real": v for k, v in floor.items()}}
 
 
@@ -95,6 +105,27 @@ def reference_statistics(family: FeatureFamily, config: Config, kid_subsets: int
     if dataset + (kid_subsets,) not in _REAL_VS_REAL:
         _REAL_VS_REAL[dataset + (kid_subsets,)] = feature_scores(features, probs, reference_features, kid_subsets)
     return reference_features, _REAL_VS_REAL[dataset + (kid_subsets,)]
+
+
+def intra_class_fd(features_a, labels_a, features_b, labels_b) -> float:
+    """The Frechet distance between the features of each class in a and in b, averaged over the
+    classes that both hold (intra-class FD, as the intra-FID of Miyato & Koyama 2018)."""
+    classes = np.intersect1d(np.unique(labels_a), np.unique(labels_b))
+    return float(np.mean([frechet_distance(features_a[labels_a == c], features_b[labels_b == c]) for c in classes]))
+
+
+def conditional_scores(family: FeatureFamily, config: Config, features, probs, labels) -> dict:
+    """`class_accuracy` (the share of samples the family's classifier assigns to the class they
+    were drawn for), `intra_fd` against the reference set and `intra_fd_real`, the same of the
+    other real set (`reference_statistics`' split)."""
+    real_labels = np.asarray(family.real_labels(config))
+    first, reference = real_split(len(real_labels), family.n_samples, seed=0)
+    dataset = (family.name, config.dataset, config.resolution, config.channels)
+    real_features, _, reference_features = _REFERENCE_FEATURES[dataset]
+    return {"class_accuracy": float(np.mean(np.argmax(probs, axis=1) == labels)),
+            "intra_fd": intra_class_fd(features, labels, reference_features, real_labels[reference]),
+            "intra_fd_real": intra_class_fd(real_features, real_labels[first], reference_features,
+                                            real_labels[reference])}
 
 
 def _mixture_modes(samples: np.ndarray, config: Config, kid_subsets: int) -> dict:
@@ -130,6 +161,12 @@ def _real_digits(config: Config) -> np.ndarray:
     from ganjax.metrics.classifier import to_model_input
 
     return to_model_input(load_digits(32, 1))
+
+
+def _real_digit_labels(config: Config) -> np.ndarray:
+    from ganjax.metrics.classifier import load_digit_labels
+
+    return load_digit_labels()
 
 
 def _wants_inception(config: Config) -> bool:
@@ -184,7 +221,7 @@ def _inception_metrics(samples: np.ndarray, config: Config, kid_subsets: int) ->
 FAMILIES: tuple[Family, ...] = (
     MetricFamily("modes", lambda config: config.dataset in ("toy:ring8", "toy:grid25"), N_TOY, _mixture_modes),
     MetricFamily("jsd", lambda config: config.dataset == "toy:1d", N_TOY, _histogram_jsd),
-    FeatureFamily("digits", _is_digits, N_DIGITS, _digit_features, _real_digits, class_balance),
+    FeatureFamily("digits", _is_digits, N_DIGITS, _digit_features, _real_digits, class_balance, _real_digit_labels),
     MetricFamily("inception", lambda config: _wants_inception(config) and inception_problem(config) is None,
                  lambda config: config.eval_samples, _inception_metrics),
 )
@@ -213,22 +250,28 @@ def sample_count(config: Config) -> int:
     return max((_count(f, config) for f in families(config)), default=N_TOY)
 
 
-def sample_metrics(config: Config, samples: np.ndarray, kid_subsets: int = 100) -> dict:
+def sample_metrics(config: Config, samples: np.ndarray, kid_subsets: int = 100, labels=None) -> dict:
     """The metrics of `samples` (G's output, n = sample_count(config)) for the run's dataset, each
-    family scoring the first samples it needs; {} where none applies."""
+    family scoring the first samples it needs; {} where none applies. `labels`: the classes a
+    conditional run's samples were drawn for (the feature families score them too)."""
     metrics: dict = {}
     for f in families(config):
-        metrics.update(f.compute(samples[:_count(f, config)], config, kid_subsets))
+        n = _count(f, config)
+        extra = {"labels": labels[:n]} if labels is not None and isinstance(f, FeatureFamily) else {}
+        metrics.update(f.compute(samples[:n], config, kid_subsets, **extra))
     return metrics
 
 
-def evaluate(generate, config: Config, seed: int = 0, kid_subsets: int = 100) -> dict:
-    """Metrics of `generate(z)` (a batched function of latents to samples) on fresh latents
-    drawn from `seed`: up to N_DIGITS in one call, more (the Inception metrics') in calls of
-    generation.BATCH; {} where no metric applies to the dataset."""
+def evaluate(generate, config: Config, seed: int = 0, kid_subsets: int = 100, num_classes: int = 0) -> dict:
+    """Metrics of `generate(z)` (a batched function of latents to samples; `generate(z, labels)`
+    for a conditional run of `num_classes` classes, whose samples are drawn for the classes in
+    turn) on fresh latents drawn from `seed`: up to N_DIGITS in one call, more (the Inception
+    metrics') in calls of generation.BATCH; {} where no metric applies to the dataset."""
     from ganjax.generation import BATCH, map_in_batches
 
     if not has_metrics(config):
         return {}
     z = np.asarray(sample_z(jax.random.PRNGKey(seed), sample_count(config), config.z_dim))
-    return sample_metrics(config, map_in_batches(generate, z, len(z) if len(z) <= N_DIGITS else BATCH), kid_subsets)
+    labels = balanced_labels(len(z), num_classes) if num_classes else None
+    samples = map_in_batches(generate, z if labels is None else (z, labels), len(z) if len(z) <= N_DIGITS else BATCH)
+    return sample_metrics(config, samples, kid_subsets, labels)

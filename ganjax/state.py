@@ -68,6 +68,8 @@ class GANSpec:
     augment: tuple[str, ...]  # DiffAugment policy (ganjax.augment); (): none
     data_shape: tuple
     axis_name: str | None  # pmap axis when training on several devices (ganjax.parallel), else None
+    num_classes: int  # > 0: a conditional GAN over that many classes (batches are ganjax.data.Labeled); 0: none
+    label_probs: tuple[float, ...] | None  # class probabilities of G's fakes (--label_dist=data); None: uniform
 
 
 def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
@@ -80,16 +82,24 @@ def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
-def make_spec(config: Config, axis_name: str | None = None) -> GANSpec:
+def make_spec(config: Config, axis_name: str | None = None, class_counts: tuple[int, ...] = ()) -> GANSpec:
     """The static spec of a run; `axis_name` is the pmap axis of a multi-device run (None: one
-    device). `batch_size` stays the global batch either way."""
-    generator, discriminator = build_models(config, axis_name)
+    device). `batch_size` stays the global batch either way. A conditional run (config.conditional)
+    gives its dataset's examples per class, `class_counts`: their number is the models' class count,
+    and with --label_dist=data their frequencies are those of G's fake labels."""
+    num_classes = len(class_counts) if config.conditional else 0
+    if config.conditional and not num_classes:
+        raise ValueError("a conditional run's spec needs the dataset's class_counts")
+    label_probs = None
+    if num_classes and config.label_dist == "data":
+        label_probs = tuple(float(c) / sum(class_counts) for c in class_counts)
+    generator, discriminator = build_models(config, axis_name, num_classes)
     return GANSpec(generator=generator, discriminator=discriminator,
                    g_tx=make_optimizer(config, config.lr_g), d_tx=make_optimizer(config, config.lr_d),
                    loss=get_loss(config.loss, config.g_loss), d_terms=d_terms(config),
                    d_constraint=d_constraint(config), z_dim=config.z_dim, batch_size=config.batch_size,
                    n_critic=config.n_critic, ema_decay=config.ema, augment=parse_policy(config.augment), data_shape=data_shape(config),
-                   axis_name=axis_name)
+                   axis_name=axis_name, num_classes=num_classes, label_probs=label_probs)
 
 
 def seed_keys(seed: int):
@@ -98,8 +108,13 @@ def seed_keys(seed: int):
     return init_key, train_key, data_key, sample_key
 
 
-def _init_net(module: nn.Module, tx, key, example) -> NetState:
-    variables = dict(module.init(key, example, train=False))
+def example_labels(num_classes: int, n: int = 2):
+    """Labels to initialize a conditional network with (None for an unconditional one)."""
+    return jnp.zeros((n,), jnp.int32) if num_classes else None
+
+
+def _init_net(module: nn.Module, tx, key, example, labels) -> NetState:
+    variables = dict(module.init(key, example, train=False, labels=labels))
     params = variables.pop("params")
     return NetState(params, variables, tx.init(params))
 
@@ -114,8 +129,9 @@ def create_state(spec: GANSpec, seed: int) -> GANState:
     @jax.jit
     def fresh(init_key, train_key):
         g_key, d_key = jax.random.split(init_key)
-        g = _init_net(spec.generator, spec.g_tx, g_key, jnp.zeros((2, spec.z_dim), jnp.float32))
-        d = _init_net(spec.discriminator, spec.d_tx, d_key, jnp.zeros((2,) + spec.data_shape, jnp.float32))
+        labels = example_labels(spec.num_classes)
+        g = _init_net(spec.generator, spec.g_tx, g_key, jnp.zeros((2, spec.z_dim), jnp.float32), labels)
+        d = _init_net(spec.discriminator, spec.d_tx, d_key, jnp.zeros((2,) + spec.data_shape, jnp.float32), labels)
         g_ema = g.variables() if spec.ema_decay else {}
         return GANState(g=g, d=d, step=jnp.zeros((), jnp.int32), key=train_key, g_ema=g_ema)
 

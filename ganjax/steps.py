@@ -15,6 +15,14 @@ With DiffAugment (`spec.augment`, Zhao et al. 2020) D sees augmented real and fa
 G's loss goes through D on augmented fakes; the augmentation's draws come from a stream of the
 step's key of their own (`fold_in`), so runs without it draw exactly what they drew before.
 After each G update, G's EMA (ganjax.ema) moves toward it.
+
+A conditional run (`spec.num_classes` > 0) takes batches `Labeled(images, labels)` (ganjax.data).
+D's step generates its fakes with the real batch's labels, as the conditional CIFAR-10 code of
+Gulrajani et al. 2017 does: every real sample has a fake of its class beside it, so D's
+regularizer terms see D(., y) with those labels, and the gradient penalty interpolates within
+each label. G's step draws its labels (uniform, or the data's frequencies: `spec.label_probs`)
+from a stream of the step's key of their own (`fold_in`, LABEL_STREAM), so unconditional runs
+draw exactly what they drew before.
 Bind `spec` (static, a GANSpec) with functools.partial before jax.jit.
 
 On several devices the same functions run under jax.pmap (`spec.axis_name` set, ganjax.parallel):
@@ -32,22 +40,28 @@ import optax
 from jax import lax
 
 from ganjax.augment import augment_with, random_words
-from ganjax.data import decode
+from ganjax.data import Labeled, decode
 from ganjax.ema import update_ema
-from ganjax.latent import sample_z
+from ganjax.latent import sample_labels, sample_z
 from ganjax.parallel import device_mean, device_slice
 from ganjax.regularizers import interpolation_weights
 from ganjax.state import GANSpec, GANState, NetState
 
 
-def apply_net(module, params, model_state: dict, x, train: bool):
-    """module(x) as a pure function; returns (output, updated model state). In training mode
-    every non-trainable collection (batch-norm statistics, ...) is mutable and comes back updated."""
+def apply_net(module, params, model_state: dict, x, train: bool, labels=None):
+    """module(x) (module(x, labels) for a conditional network) as a pure function; returns (output,
+    updated model state). In training mode every non-trainable collection (batch-norm statistics,
+    ...) is mutable and comes back updated."""
     variables = {"params": params, **model_state}
     if train and model_state:
-        out, updates = module.apply(variables, x, train=True, mutable=list(model_state))
+        out, updates = module.apply(variables, x, train=True, labels=labels, mutable=list(model_state))
         return out, {**model_state, **updates}
-    return module.apply(variables, x, train=train), model_state
+    return module.apply(variables, x, train=train, labels=labels), model_state
+
+
+def split_batch(batch):
+    """(images, labels) of a batch: a Labeled batch's two parts, or (images, None)."""
+    return (batch.images, batch.labels) if isinstance(batch, Labeled) else (batch, None)
 
 
 def _global_batch(spec: GANSpec, local_batch: int) -> int:
@@ -56,6 +70,7 @@ def _global_batch(spec: GANSpec, local_batch: int) -> int:
 
 
 AUGMENT_STREAM = 1  # jax.random.fold_in index of the augmentation draws, beside the step's own splits
+LABEL_STREAM = 2  # jax.random.fold_in index of the fake labels of G's step
 
 
 def augment(spec: GANSpec, key, x):
@@ -99,22 +114,24 @@ def evaluate_term(term, critic, real, fake, eps, step):
 
 
 def d_step(spec: GANSpec, state: GANState, real):
-    """One D update on a real batch and a fresh fake batch: the adversarial loss plus the spec's
-    regularizer terms, then the spec's parameter constraint."""
+    """One D update on a real batch (images, or Labeled images) and a fresh fake batch (of the real
+    batch's labels): the adversarial loss plus the spec's regularizer terms, then the spec's
+    parameter constraint."""
+    real, labels = split_batch(real)
     key, z_key, eps_key = jax.random.split(state.key, 3)
     real_aug_key, fake_aug_key = jax.random.split(jax.random.fold_in(state.key, AUGMENT_STREAM))
     n = _global_batch(spec, real.shape[0])
     z = device_slice(sample_z(z_key, n, spec.z_dim, real.dtype), spec.axis_name)
     eps = device_slice(interpolation_weights(eps_key, n, real.ndim - 1, real.dtype), spec.axis_name)
-    fake, g_state = apply_net(spec.generator, state.g.params, state.g.model_state, z, True)
+    fake, g_state = apply_net(spec.generator, state.g.params, state.g.model_state, z, True, labels)
     fake = lax.stop_gradient(fake)
     real, fake = augment(spec, real_aug_key, real), augment(spec, fake_aug_key, fake)
 
     def loss_fn(d_params):
-        real_logits, d_state = apply_net(spec.discriminator, d_params, state.d.model_state, real, True)
-        fake_logits, d_state = apply_net(spec.discriminator, d_params, d_state, fake, True)
+        real_logits, d_state = apply_net(spec.discriminator, d_params, state.d.model_state, real, True, labels)
+        fake_logits, d_state = apply_net(spec.discriminator, d_params, d_state, fake, True, labels)
         loss = spec.loss.d_loss(real_logits, fake_logits)
-        critic = lambda x: apply_net(spec.discriminator, d_params, d_state, x, True)[0]
+        critic = lambda x: apply_net(spec.discriminator, d_params, d_state, x, True, labels)[0]
         term_values = {}
         for term in spec.d_terms:
             term_values[term.name], contribution = evaluate_term(term, critic, real, fake, eps, state.step)
@@ -143,11 +160,15 @@ def g_step(spec: GANSpec, state: GANState):
     key, z_key = jax.random.split(state.key)
     aug_key = jax.random.fold_in(state.key, AUGMENT_STREAM)
     z = device_slice(sample_z(z_key, spec.batch_size, spec.z_dim), spec.axis_name)
+    labels = None
+    if spec.num_classes:
+        labels = device_slice(sample_labels(jax.random.fold_in(state.key, LABEL_STREAM), spec.batch_size,
+                                            spec.num_classes, spec.label_probs), spec.axis_name)
 
     def loss_fn(g_params):
-        fake, g_state = apply_net(spec.generator, g_params, state.g.model_state, z, True)
+        fake, g_state = apply_net(spec.generator, g_params, state.g.model_state, z, True, labels)
         logits, d_state = apply_net(spec.discriminator, state.d.params, state.d.model_state,
-                                    augment(spec, aug_key, fake), True)
+                                    augment(spec, aug_key, fake), True, labels)
         return spec.loss.g_loss(logits), (g_state, d_state)
 
     (loss, (g_state, d_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
@@ -180,9 +201,10 @@ def train_step(spec: GANSpec, state: GANState, real):
 
 def gather_batch(data, perm, position, batch_size: int, axis_name: str | None = None):
     """Batch number `position` (of `batch_size`, global) of the epoch whose order is `perm`,
-    decoded to float32; under pmap, this device's slice of it."""
+    decoded to float32 (the rows of every array of a Labeled dataset); under pmap, this device's
+    slice of it."""
     idx = device_slice(lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size), axis_name)
-    return decode(jnp.take(data, idx, axis=0))
+    return decode(jax.tree.map(lambda array: jnp.take(array, idx, axis=0), data))
 
 
 def train_chunk(spec: GANSpec, chunk_size: int, state: GANState, data, perm, start, n_valid):

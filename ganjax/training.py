@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 from ganjax.checkpoints import (Checkpoints, check_resume_config, checkpoint_dir, delete_checkpoints,
                                 describe, no_space_message, remove_unfinished)
 from ganjax.config import Config
-from ganjax.data import Dataset, load_dataset
+from ganjax.data import Dataset, check_labels, load_dataset
 from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import EnvironmentFault, UserError
 from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics, inception_notice
 from ganjax import compile_cache, parallel
-from ganjax.latent import sample_z
+from ganjax.latent import class_grid_inputs, sample_z
 from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
 from ganjax.steps import metric_periods, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
@@ -125,21 +125,32 @@ def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int,
 
 
 class Samples:
-    """Writes what G makes of a fixed z: a 10x10 grid for images, a plot over the data for toys."""
+    """Writes what G makes of a fixed z: a 10x10 grid for images, a plot over the data for toys.
+    A conditional run's grid has one row per class (the first 10) of the same 10 fixed z, so a
+    column shows one style across classes; its TensorBoard tag names the rows' classes."""
 
     def __init__(self, spec: GANSpec, config: Config, dataset: Dataset, workdir: str):
         self.spec, self.dataset, self.dir = spec, dataset, os.path.join(workdir, "samples")
         n = 100 if dataset.kind == "image" else 2500
-        self.z = sample_z(seed_keys(config.seed)[3], n, spec.z_dim)
+        sample_key = seed_keys(config.seed)[3]
+        self.tag = "samples"
+        if spec.num_classes:
+            self.z, self.labels = class_grid_inputs(sample_key, spec.num_classes, spec.z_dim)
+            self.tag = "samples (rows: " + ", ".join(dataset.class_names[:10]) + ")"
+        else:
+            self.z, self.labels = sample_z(sample_key, n, spec.z_dim), None
         self.title = f"{config.loss} on {config.dataset}"
-        self._generate = jax.jit(lambda variables, z: spec.generator.apply(variables, z, train=False))
+        self._generate = jax.jit(lambda variables, z, labels: spec.generator.apply(variables, z, train=False,
+                                                                                     labels=labels))
         self._critic = jax.jit(lambda variables, x: spec.loss.d_output(
             spec.discriminator.apply(variables, x, train=False)))
 
-    def generate(self, state: GANState, z=None) -> np.ndarray:
-        """G(z) (the fixed z by default) in inference mode (running batch statistics), as the
-        homework's G.eval(); from G's EMA if the run keeps one."""
-        return np.asarray(self._generate(state.sampling_variables(), self.z if z is None else z))
+    def generate(self, state: GANState, z=None, labels=None) -> np.ndarray:
+        """G(z) (G(z, labels) for a conditional run; the fixed grid's by default) in inference mode
+        (running batch statistics), as the homework's G.eval(); from G's EMA if the run keeps one."""
+        if z is None:
+            z, labels = self.z, self.labels
+        return np.asarray(self._generate(state.sampling_variables(), z, labels))
 
     def save(self, state: GANState, epoch: int) -> str:
         path = os.path.join(self.dir, f"epoch_{epoch:03d}.png")
@@ -195,7 +206,8 @@ def take_lock(lock: WorkdirLock, main: bool) -> None:
 def resume(config: Config, checkpoints: Checkpoints, template: GANState, position: dict,
            step: int | None) -> GANState | None:
     """The state of the latest checkpoint (or of `step`) if there is one, after checking that the
-    run's structural settings and data match it; None for a fresh start."""
+    run's structural settings and data (its size, and a conditional run's classes) match it; None
+    for a fresh start."""
     if step is None and checkpoints.latest_step() is None:
         return None
     step, saved, meta = checkpoints.read_json(step)
@@ -203,6 +215,10 @@ def resume(config: Config, checkpoints: Checkpoints, template: GANState, positio
     if meta.get("examples", position["examples"]) != position["examples"]:
         raise UserError(f"the dataset changed since checkpoint {step}: {meta['examples']} examples then, "
                         f"{position['examples']} now; restore the data, or --restart")
+    if meta.get("classes") != position.get("classes"):
+        then, now = (_classes(c) for c in (meta.get("classes"), position.get("classes")))
+        raise UserError(f"the dataset's classes changed since checkpoint {step}: {then} then, {now} now; "
+                        f"restore the data, or --restart")
     later = [s for s in checkpoints.steps() if s > step]
     state = checkpoints.restore(template, step)
     if later:
@@ -211,6 +227,13 @@ def resume(config: Config, checkpoints: Checkpoints, template: GANState, positio
     say(f"Resuming from the checkpoint at {describe(meta)} in {checkpoints.directory}"
         + "".join(f"\n  changed {n}" for n in notes))
     return state
+
+
+def _classes(names) -> str:
+    if not names:
+        return "no classes"
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return f"{len(names)} classes ({shown})"
 
 
 def load_shared_dataset(config: Config, main: bool) -> Dataset:
@@ -241,12 +264,17 @@ class Run:
 
     def position(self, step: int) -> dict:
         """Where `step` is in the data (saved with each checkpoint)."""
-        return data_position(step, self.steps_per_epoch, len(self.dataset.array))
+        return data_position(step, self.steps_per_epoch, self.dataset, self.config.conditional)
 
 
-def data_position(step: int, steps_per_epoch: int, examples: int) -> dict:
-    return {"epoch": step // steps_per_epoch, "batch": step % steps_per_epoch, "steps_per_epoch": steps_per_epoch,
-            "examples": examples}
+def data_position(step: int, steps_per_epoch: int, dataset: Dataset, conditional: bool) -> dict:
+    """Where `step` is in the data, and what the data are: their size, and for a conditional run
+    the class names and the examples per class (ganjax.generate reads them from the checkpoint)."""
+    position = {"epoch": step // steps_per_epoch, "batch": step % steps_per_epoch,
+                "steps_per_epoch": steps_per_epoch, "examples": len(dataset.array)}
+    if conditional:
+        position.update(classes=list(dataset.class_names), class_counts=dataset.class_counts())
+    return position
 
 
 def setup(config: Config, restart: bool, resume_step: int | None, resources: contextlib.ExitStack) -> Run:
@@ -267,6 +295,8 @@ def setup(config: Config, restart: bool, resume_step: int | None, resources: con
     if not restart:
         check_checkpoint(config, resume_step)  # fail before loading data or writing anything
     dataset = load_shared_dataset(config, main)
+    if config.conditional:
+        check_labels(dataset)
     steps_per_epoch, total = schedule(config, len(dataset.array))
     workdir = prepare_workdir(config.workdir)
     take_lock(lock, main)
@@ -276,9 +306,10 @@ def setup(config: Config, restart: bool, resume_step: int | None, resources: con
     parallel.sync("ganjax-restart")  # the other processes open the checkpoints after process 0 cleared them
     checkpoints = Checkpoints(workdir, keep=config.keep)
     resources.callback(checkpoints.close)
-    spec = make_spec(config, placement.axis_name)
+    spec = make_spec(config, placement.axis_name, tuple(dataset.class_counts()) if config.conditional else ())
     state = create_state(spec, config.seed)
-    resumed = resume(config, checkpoints, state, data_position(0, steps_per_epoch, len(dataset.array)), resume_step)
+    resumed = resume(config, checkpoints, state, data_position(0, steps_per_epoch, dataset, config.conditional),
+                     resume_step)
     state = resumed if resumed is not None else state
     log = RunLog(workdir, int(state.step), enabled=main, tensorboard=config.tensorboard)
     resources.callback(log.close)
@@ -296,9 +327,10 @@ def make_feed(run: Run):
     if on_device is None:  # several processes stream: each reads only its devices' rows
         on_device = jax.process_count() == 1 and fits_on_device(run.dataset.array.nbytes)
     data_key = seed_keys(config.seed)[2]
+    arrays = run.dataset.training_arrays(config.conditional)
     if on_device:
-        return OnDevice(run.dataset.array, data_key, run.placement)
-    return Streamed(run.dataset.array, data_key, config.batch_size, config.chunk_size, run.placement)
+        return OnDevice(arrays, data_key, run.placement)
+    return Streamed(arrays, data_key, config.batch_size, config.chunk_size, run.placement)
 
 
 def train(config: Config, *, progress: bool = True, restart: bool = False,
@@ -412,11 +444,11 @@ def end_of_epoch(config: Config, state: GANState, epoch: int, step: int, last: b
     """The sample grid (or toy plot) and the evaluation of an epoch, as the config asks."""
     if epoch % config.sample_every == 0 or last:
         path = samples.save(state, epoch)
-        log.image("samples", path, step)
+        log.image(samples.tag, path, step)
         tqdm.write(f"Save some samples to {path}.")
     if config.eval_every and (epoch % config.eval_every == 0 or last) and has_metrics(config):
-        metrics = evaluate(lambda z: samples.generate(state, z), config, seed=config.seed,
-                           kid_subsets=KID_SUBSETS_DURING_TRAINING)
+        metrics = evaluate(lambda z, labels=None: samples.generate(state, z, labels), config, seed=config.seed,
+                           kid_subsets=KID_SUBSETS_DURING_TRAINING, num_classes=samples.spec.num_classes)
         log.write({"step": step, "epoch": epoch, **metrics})
         tqdm.write(f"Evaluation at step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
                                                               if not k.endswith(("_std", "_real", "_total"))))

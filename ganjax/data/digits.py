@@ -17,12 +17,21 @@ def read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1]
 
 
-def load_digits(resolution: int = 32, channels: int = 1) -> np.ndarray:
-    """uint8 (5000, resolution, resolution, channels): 28x28 digits padded to 32x32 with
-    background (as is usual for DCGAN on MNIST), then resized with Lanczos if another side is
-    asked for."""
-    images = pad_28_to_32(read_mnist_5k()[0], axes=(1, 2))
+CLASS_NAMES = tuple(str(i) for i in range(10))
+
+
+def load_labelled_digits(resolution: int = 32, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (5000, resolution, resolution, channels) images, int32 (5000,) labels 0-9): 28x28
+    digits padded to 32x32 with background (as is usual for DCGAN on MNIST), then resized with
+    Lanczos if another side is asked for."""
+    pixels, labels = read_mnist_5k()
+    images = pad_28_to_32(pixels, axes=(1, 2))
     if resolution != 32:
         images = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.LANCZOS))
                            for im in images])
-    return np.repeat(images[..., None], channels, axis=-1)
+    return np.repeat(images[..., None], channels, axis=-1), labels.astype(np.int32)
+
+
+def load_digits(resolution: int = 32, channels: int = 1) -> np.ndarray:
+    """The images of `load_labelled_digits`."""
+    return load_labelled_digits(resolution, channels)[0]

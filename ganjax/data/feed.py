@@ -10,7 +10,9 @@ The training chunk (`ganjax.steps.train_chunk`) gathers batch `start + i` of an 
   through a fixed index (`block_order`) from position 0. Each process reads only the rows that
   its own devices train on: the data are sharded over processes and devices. The next chunk is
   gathered and transferred in a background thread while the current one trains (prefetch).
-The batches, and so the trained parameters, are the same in both (tested).
+The batches, and so the trained parameters, are the same in both (tested). `arrays` is the
+dataset's array, or `Labeled(images, labels)` for a conditional run (ganjax.data): every array of
+it is gathered and sent the same way, so each label stays with its image.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def fits_on_device(nbytes: int, device=None) -> bool:
 class OnDevice:
     """The whole dataset on the device(s); per epoch one permutation computed there."""
 
-    def __init__(self, array: np.ndarray, data_key, placement: Placement):
-        self.data, self.key, self.n = placement.replicate(array), data_key, len(array)
+    def __init__(self, arrays, data_key, placement: Placement):
+        self.data, self.key, self.n = placement.replicate(arrays), data_key, examples(arrays)
         self._perm = jax.jit(epoch_permutation, static_argnums=2)
         self._epoch, self._epoch_perm = None, None
 
@@ -51,6 +53,11 @@ class OnDevice:
 
     def close(self) -> None:
         pass
+
+
+def examples(arrays) -> int:
+    """Rows of the dataset's array (or of each array of a Labeled dataset)."""
+    return len(jax.tree.leaves(arrays)[0])
 
 
 def block_order(chunk_size: int, count: int, per_device: int) -> np.ndarray:
@@ -65,9 +72,10 @@ def block_order(chunk_size: int, count: int, per_device: int) -> np.ndarray:
 class Streamed:
     """Chunks of chunk_size batches gathered on the host, each device's slices only, sent ahead of use."""
 
-    def __init__(self, array: np.ndarray, data_key, batch_size: int, chunk_size: int, placement: Placement):
-        self.array, self.key, self.batch, self.k, self.placement = array, data_key, batch_size, chunk_size, placement
-        self.steps_per_epoch = len(array) // batch_size
+    def __init__(self, arrays, data_key, batch_size: int, chunk_size: int, placement: Placement):
+        self.arrays, self.key, self.batch, self.k, self.placement = arrays, data_key, batch_size, chunk_size, placement
+        self.n = examples(arrays)
+        self.steps_per_epoch = self.n // batch_size
         self.per_device = placement.per_device(batch_size)
         self.order = jnp.asarray(block_order(chunk_size, placement.total_devices, self.per_device))
         self._perm = jax.jit(epoch_permutation, static_argnums=2)
@@ -77,7 +85,7 @@ class Streamed:
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         if epoch not in self._perms:  # the same permutation as OnDevice's, computed once per epoch
-            self._perms = {epoch: np.asarray(self._perm(self.key, epoch, len(self.array)))}
+            self._perms = {epoch: np.asarray(self._perm(self.key, epoch, self.n))}
         return self._perms[epoch]
 
     def rows(self, epoch: int, position: int) -> np.ndarray:
@@ -88,18 +96,22 @@ class Streamed:
         at = starts[..., None] + np.arange(b)
         return np.where(at < len(order), order[np.minimum(at, len(order) - 1)], -1)
 
-    def host_block(self, epoch: int, position: int) -> np.ndarray:
-        """(local devices, K*b, ...): each local device's slices of batches position ..
-        position+K-1 of epoch, back to back (zeros past the epoch); reads only those rows."""
+    def host_block(self, epoch: int, position: int):
+        """(local devices, K*b, ...) of each array: each local device's slices of batches position
+        .. position+K-1 of epoch, back to back (zeros past the epoch); reads only those rows."""
         rows = self.rows(epoch, position)
-        block = np.zeros(rows.shape + self.array.shape[1:], self.array.dtype)
         valid = rows >= 0
         unique, inverse = np.unique(rows[valid], return_inverse=True)  # sorted reads: mmap-friendly
-        block[valid] = self.array[unique][inverse]
-        return block.reshape((len(rows), -1) + self.array.shape[1:])
+
+        def gather(array):
+            block = np.zeros(rows.shape + array.shape[1:], array.dtype)
+            block[valid] = array[unique][inverse]
+            return block.reshape((len(rows), -1) + array.shape[1:])
+
+        return jax.tree.map(gather, self.arrays)
 
     def _gather(self, epoch: int, position: int):
-        return self.placement.shard(self.host_block(epoch, position))
+        return jax.tree.map(self.placement.shard, self.host_block(epoch, position))
 
     def chunk(self, epoch: int, position: int, n: int):
         if self._next is not None and self._next[0] == (epoch, position):

@@ -5,6 +5,11 @@ see images.py) and writes the cache (cache.py); later runs only list the folder,
 fingerprint (paths, sizes, mtimes) and memory-map the array. Bad files never stop a run
 mid-training: they are skipped and counted here, and the run stops before training only when
 more than MAX_BAD_FRACTION of the files are bad.
+
+Classes follow torchvision's ImageFolder convention: when every image lies in a subfolder of PATH,
+each subfolder directly under PATH is a class (images deeper down belong to it), classes in sorted
+name order; the class of every cached row is saved in the cache's manifest. A folder with images
+directly under PATH has no classes.
 """
 
 from __future__ import annotations
@@ -79,6 +84,17 @@ def list_images(root: str) -> Listing:
     return Listing(root, files, unreadable, digest.hexdigest())
 
 
+def folder_classes(files: list[str]) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """(class names in sorted order, int32 class of each file) by the ImageFolder convention: the
+    first folder of each relative path; None when some image lies directly in the root."""
+    if not files or any(os.sep not in path for path in files):
+        return None
+    tops = [path.split(os.sep, 1)[0] for path in files]
+    names = tuple(sorted(set(tops)))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.array([index[top] for top in tops], np.int32)
+
+
 def decode_file(path: str, resolution: int, channels: int) -> tuple[np.ndarray | None, str]:
     """(pixels, '') for a good image, (pixels, 'WxH') for one smaller than the resolution (upscaled),
     (None, reason) for a file that cannot be used; never raises for a bad file."""
@@ -139,19 +155,21 @@ def cache_key(listing: Listing, resolution: int, channels: int) -> dict:
 
 
 def build(listing: Listing, resolution: int, channels: int, stem: str, workers: int | None = None) -> np.ndarray:
-    """Decodes every listed file into the cache at `stem`; UserError if too many are bad."""
+    """Decodes every listed file into the cache at `stem`; UserError if too many are bad. The
+    manifest keeps the class of every row kept (`folder_classes`), when the folder has classes."""
     n = len(listing.files) + len(listing.unreadable)
     workers = default_workers(len(listing.files)) if workers is None else workers
-    bad, small = list(listing.unreadable), []
+    bad, small, kept = list(listing.unreadable), [], []
     with cache.Writer(stem, len(listing.files), (resolution, resolution, channels)) as out:
         results = _decoded(listing, resolution, channels, workers)
         bar = tqdm(zip(listing.files, results), total=len(listing.files), unit="img", mininterval=0.5,
                    desc=f"Decoding {listing.root} ({workers} process{'es' if workers > 1 else ''})")
-        for path, (pixels, note) in bar:
+        for i, (path, (pixels, note)) in enumerate(bar):
             if pixels is None:
                 bad.append((path, note))
                 continue
             out.append(pixels)
+            kept.append(i)
             if note:
                 small.append((path, note))
         if out.count == 0:
@@ -162,6 +180,9 @@ def build(listing: Listing, resolution: int, channels: int, stem: str, workers: 
                             f"corrupt ({len(bad) / n:.0%}, more than {MAX_BAD_FRACTION:.0%}): {_quote(bad)}; "
                             f"fix or remove them")
         info = dict(source=os.path.abspath(listing.root), bad=len(bad), bad_files=bad[:SHOW], upscaled=len(small))
+        classes = folder_classes(listing.files)
+        if classes is not None:
+            info.update(classes=list(classes[0]), labels=classes[1][kept].tolist())
         array = out.commit(info, cache_key(listing, resolution, channels))
     if bad:
         warn(f"skipped {len(bad)} of {n} files under {listing.root} that could not be read as images: "
@@ -193,14 +214,27 @@ def cache_stem(root: str, resolution: int, channels: int, cache_dir: str | None)
 def load_folder(root: str, resolution: int, channels: int, cache_dir: str | None = None,
                 workers: int | None = None) -> np.ndarray:
     """uint8 (N, resolution, resolution, channels), memory-mapped from the cache (built if needed)."""
+    return load_labelled_folder(root, resolution, channels, cache_dir, workers)[0]
+
+
+def load_labelled_folder(root: str, resolution: int, channels: int, cache_dir: str | None = None,
+                         workers: int | None = None, name: str | None = None):
+    """(images as `load_folder`, int32 labels (N,) or None, class names) of the folder, and
+    `name` (default folder:ROOT): the fields of a ganjax.data.Dataset."""
     listing = list_images(root)
     if not listing.files and not listing.unreadable:
         raise UserError(f"--dataset=folder:{root} holds no images ({', '.join(EXTENSIONS)}, searched recursively)")
     stem = cache_stem(root, resolution, channels, cache_dir)
     hit = cache.read(stem, cache_key(listing, resolution, channels))
+    has_classes = folder_classes(listing.files) is not None
+    if hit is not None and has_classes and "labels" not in hit[1]:
+        hit = None  # a cache written before classes were kept: rebuilt once, with them
     if hit is not None:
         array, manifest = hit
         note = f"; {manifest['bad']} unreadable files skipped" if manifest.get("bad") else ""
         tqdm.write(f"ganjax: {len(array)} images from the cache {stem}.npy{note}")
-        return array
-    return build(listing, resolution, channels, stem, workers)
+    else:
+        array = build(listing, resolution, channels, stem, workers)
+        manifest = cache.read(stem, cache_key(listing, resolution, channels))[1]
+    labels = np.asarray(manifest["labels"], np.int32) if "labels" in manifest else None
+    return array, name or f"folder:{root}", labels, tuple(manifest.get("classes", ()))

@@ -4,7 +4,9 @@ Reads through tensorflow-datasets' random-access data source (array_record files
 downloads: a dataset that is not prepared fails within seconds with a message that says where
 tfds looks and how to prepare it on a machine with network. Images of side 28 (MNIST-like) are
 padded to 32 as in digits.py, then everything is center-cropped and resized like an image
-folder (images.py). The decoded array is cached like a folder's (cache.py).
+folder (images.py). The decoded array is cached like a folder's (cache.py); a dataset with a
+`label` feature (a tfds ClassLabel) keeps every row's label and the class names of tfds' metadata
+in the cache's manifest.
 """
 
 from __future__ import annotations
@@ -109,20 +111,45 @@ def to_square(image: np.ndarray, resolution: int, channels: int) -> np.ndarray:
 def load_tfds(dataset: str, resolution: int, channels: int, cache_dir: str | None = None,
               data_dir: str | None = None) -> np.ndarray:
     """uint8 (N, resolution, resolution, channels) of tfds:NAME[:SPLIT], from the cache when it has it."""
-    name, split = parse(dataset)
-    b, source = data_source(name, split, data_dir)
-    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{name}-{split}")
+    return load_labelled_tfds(dataset, resolution, channels, cache_dir, data_dir)[0]
+
+
+def class_names(b) -> tuple[str, ...] | None:
+    """The names of the `label` feature's classes (tfds metadata), None without a ClassLabel `label`."""
+    features = b.info.features  # a tfds FeaturesDict: no .get
+    names = getattr(features["label"], "names", None) if "label" in features else None
+    return tuple(str(n) for n in names) if names else None
+
+
+def load_labelled_tfds(dataset: str, resolution: int, channels: int, cache_dir: str | None = None,
+                       data_dir: str | None = None, name: str | None = None):
+    """(images as `load_tfds`, int32 labels (N,) or None, class names) of tfds:NAME[:SPLIT], and
+    `name` (default `dataset`): the fields of a ganjax.data.Dataset."""
+    tfds_name, split = parse(dataset)
+    b, source = data_source(tfds_name, split, data_dir)
+    names = class_names(b)
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{tfds_name}-{split}")
     folder = cache_dir or cache.user_cache_dir()
     if not cache.writable(folder):
         raise UserError(f"cannot write the dataset cache to {folder}; choose a writable --cache_dir")
     stem = os.path.join(folder, f"tfds-{slug}-{cache.tag(resolution, channels)}")
-    key = dict(resolution=resolution, channels=channels, dataset=f"{name}:{split}",
+    key = dict(resolution=resolution, channels=channels, dataset=f"{tfds_name}:{split}",
                fingerprint=f"{os.path.abspath(b.data_dir)} {b.version} {len(source)}")
     hit = cache.read(stem, key)
+    if hit is not None and names is not None and "labels" not in hit[1]:
+        hit = None  # a cache written before labels were kept: rebuilt once, with them
     if hit is not None:
-        tqdm.write(f"ganjax: {len(hit[0])} images of tfds:{name}:{split} from the cache {stem}.npy")
-        return hit[0]
-    with cache.Writer(stem, len(source), (resolution, resolution, channels)) as out:
-        for i in tqdm(range(len(source)), unit="img", desc=f"Decoding tfds:{name}:{split}", mininterval=0.5):
-            out.append(to_square(np.asarray(source[i]["image"]), resolution, channels))
-        return out.commit(dict(source=b.data_dir), key)
+        tqdm.write(f"ganjax: {len(hit[0])} images of tfds:{tfds_name}:{split} from the cache {stem}.npy")
+        array, manifest = hit
+    else:
+        labels = []
+        with cache.Writer(stem, len(source), (resolution, resolution, channels)) as out:
+            for i in tqdm(range(len(source)), unit="img", desc=f"Decoding tfds:{tfds_name}:{split}", mininterval=0.5):
+                example = source[i]
+                out.append(to_square(np.asarray(example["image"]), resolution, channels))
+                if names is not None:
+                    labels.append(int(example["label"]))
+            info = {"source": b.data_dir} | ({"classes": list(names), "labels": labels} if names is not None else {})
+            array, manifest = out.commit(info, key), info
+    labels = np.asarray(manifest["labels"], np.int32) if "labels" in manifest else None
+    return array, name or dataset, labels, tuple(manifest.get("classes", ()))

@@ -25,16 +25,21 @@ def data_shape(config: Config) -> tuple:
     return (config.resolution, config.resolution, config.channels)
 
 
-def build_models(config: Config, axis_name: str | None = None):
+def build_models(config: Config, axis_name: str | None = None, num_classes: int = 0):
     """(generator, discriminator) modules for a resolved config. `axis_name`: the pmap axis over
-    which batch norm averages its statistics when training on several devices (None: one device)."""
+    which batch norm averages its statistics when training on several devices (None: one device).
+    `num_classes` > 0: the conditional models (config.conditional; ganjax.models.conditioning),
+    called with `labels=`; 0: the unconditional ones."""
     dtype = jnp.dtype(config.dtype)
+    k, cond = num_classes, config.cond_d
     if config.arch == "dcgan":
-        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name, dtype),
-                DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name, dtype))
+        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name, dtype, num_classes=k),
+                DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name, dtype,
+                                   num_classes=k, cond=cond))
     if config.arch == "resnet":
-        return (ResNetGenerator(config.resolution, config.channels, config.features, axis_name, dtype),
-                ResNetDiscriminator(config.resolution, config.features, config.d_norm, dtype))
+        return (ResNetGenerator(config.resolution, config.channels, config.features, axis_name, dtype, num_classes=k),
+                ResNetDiscriminator(config.resolution, config.features, config.d_norm, dtype, num_classes=k))
     output = "tanh" if data_kind(config.dataset) == "image" else None
-    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output, dtype),
-            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name, dtype))
+    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output, dtype, num_classes=k),
+            MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name, dtype, num_classes=k,
+                             cond=cond))

@@ -9,6 +9,11 @@ D: Conv(k4 s2 p1) + LeakyReLU(0.2), then Conv(k4 s2 p1) + norm + LeakyReLU(0.2) 
 
 The number of blocks follows from the resolution: log2(resolution) - 2 resampling layers
 (4 for 64x64 with widths 8f..f, 3 for 32x32 with widths 4f..f).
+Conditional (`num_classes` > 0, labels passed to the call; ganjax.models.conditioning): G's input
+is z concatenated with a learned label embedding; D adds the projection <embed(y), phi(x)> of its
+last 4x4 features (Miyato & Koyama 2018), or with `cond="concat"` takes the one-hot label as extra
+input channels.
+
 Init: conv weights N(0, 0.02), norm scales N(1, 0.02); the Linear and D's conv biases keep
 PyTorch's default init, since the homework's weights_init only touches Conv and BatchNorm weights.
 """
@@ -20,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ganjax.models.conditioning import concat_embedding, concat_label_maps, projection
 from ganjax.models.conv import Conv2d, ConvTranspose2d
 from ganjax.models.norms import make_norm
 from ganjax.models.spectral import weight_wrapper
@@ -47,12 +53,14 @@ class DCGANGenerator(nn.Module):
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: the sub-pixel form on CPU, lax's conv elsewhere
+    num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, train: bool = True, labels=None):
         n = num_blocks(self.resolution)
         width = self.features * 2 ** (n - 1)
-        x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init, dtype=self.dtype)(z)
+        x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init, dtype=self.dtype)(
+            concat_embedding(z, labels, self.num_classes))
         x = nn.relu(make_norm("batch", train, self.axis_name, self.dtype)(x))
         # PyTorch views the Linear output as (C, 4, 4); keep that order so weights map one to one.
         x = x.reshape(z.shape[0], width, 4, 4).transpose(0, 2, 3, 1)
@@ -73,12 +81,16 @@ class DCGANDiscriminator(nn.Module):
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: space-to-depth on CPU, lax's strided conv elsewhere
+    num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
+    cond: str = "projection"  # or "concat": how a conditional D takes the label
 
     @nn.compact
-    def __call__(self, x, train: bool = True):
+    def __call__(self, x, train: bool = True, labels=None):
         n = num_blocks(self.resolution)
         width = self.features
         x = x.astype(self.dtype)  # the convolutions run in the input's dtype
+        if self.num_classes and self.cond == "concat":
+            x = concat_label_maps(x, labels, self.num_classes)
         wrap = weight_wrapper(self.norm, train)  # norm "spectral": every conv spectrally normalized
         conv = lambda features, stride, padding, x: wrap(Conv2d(
             features, 4, stride=stride, padding=padding, kernel_init=conv_init,
@@ -88,5 +100,7 @@ class DCGANDiscriminator(nn.Module):
             width *= 2
             x = conv(width, 2, 1, x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
-        x = conv(1, 1, 0, x)
-        return x.reshape(x.shape[0]).astype(jnp.float32)
+        out = conv(1, 1, 0, x).reshape(x.shape[0]).astype(jnp.float32)
+        if self.num_classes and self.cond == "projection":
+            out = out + projection(x, labels, self.num_classes)
+        return out

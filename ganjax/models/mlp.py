@@ -1,6 +1,9 @@
 """MLP generator and discriminator: the original GAN (Goodfellow et al. 2014) on toy data or
 flattened images. ReLU in G, LeakyReLU(0.2) in D, as in the WGAN-GP toy experiments. D's norm
-"spectral" (Miyato et al. 2018) normalizes every Dense of D, the last included, by its spectral norm."""
+"spectral" (Miyato et al. 2018) normalizes every Dense of D, the last included, by its spectral norm.
+Conditional (`num_classes` > 0; ganjax.models.conditioning): G's input is z with a learned label
+embedding; D adds the projection of its last hidden layer (Miyato & Koyama 2018), or with
+`cond="concat"` takes the one-hot label beside its flattened input."""
 
 import math
 from typing import Any, Optional
@@ -8,6 +11,7 @@ from typing import Any, Optional
 from flax import linen as nn
 import jax.numpy as jnp
 
+from ganjax.models.conditioning import concat_embedding, concat_one_hot, projection
 from ganjax.models.norms import make_norm
 from ganjax.models.spectral import weight_wrapper
 
@@ -18,10 +22,11 @@ class MLPGenerator(nn.Module):
     depth: int = 3
     output: Optional[str] = None  # "tanh" for images in [-1, 1], None for unbounded toy data
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
+    num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
-        x = z
+    def __call__(self, z, train: bool = True, labels=None):
+        x = concat_embedding(z, labels, self.num_classes)
         for _ in range(self.depth):
             x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(x))
         x = nn.Dense(math.prod(self.data_shape), dtype=self.dtype)(x).astype(jnp.float32)
@@ -36,12 +41,19 @@ class MLPDiscriminator(nn.Module):
     norm: str = "none"
     axis_name: Optional[str] = None  # pmap axis for cross-device batch norm (set by build_models)
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
+    num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
+    cond: str = "projection"  # or "concat": how a conditional D takes the label
 
     @nn.compact
-    def __call__(self, x, train: bool = True):
+    def __call__(self, x, train: bool = True, labels=None):
         x = x.reshape(x.shape[0], -1)
+        if self.num_classes and self.cond == "concat":
+            x = concat_one_hot(x, labels, self.num_classes)
         wrap = weight_wrapper(self.norm, train)  # norm "spectral": every Dense spectrally normalized
         for _ in range(self.depth):
             x = wrap(nn.Dense(self.width, dtype=self.dtype))(x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
-        return wrap(nn.Dense(1, dtype=self.dtype))(x).reshape(x.shape[0]).astype(jnp.float32)
+        out = wrap(nn.Dense(1, dtype=self.dtype))(x).reshape(x.shape[0]).astype(jnp.float32)
+        if self.num_classes and self.cond == "projection":
+            out = out + projection(x, labels, self.num_classes)
+        return out

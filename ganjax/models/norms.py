@@ -10,7 +10,8 @@ def scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.float32, scale_init=scale_init):
+def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.float32, scale_init=scale_init,
+              affine: bool = True):
     """A normalization layer by name, over the last (feature) axis.
 
     - batch: PyTorch BatchNorm semantics (momentum 0.1 = flax 0.9, eps 1e-5); batch statistics
@@ -21,13 +22,14 @@ def make_norm(kind: str, train: bool, axis_name: str | None = None, dtype=jnp.fl
     - layer: per sample over all of its values, per-channel affine (WGAN-GP paper's suggestion).
     - none: identity.
     - spectral: identity too; it normalizes D's weights instead (ganjax.models.spectral).
-    `scale_init`: of batch and layer norm (default N(1, 0.02), the DCGAN reference).
+    `scale_init`: of batch and layer norm (default N(1, 0.02), the DCGAN reference); `affine=False`:
+    batch norm without scale and bias (conditional batch norm brings its own, per class).
     `dtype` is the output's dtype; statistics are computed in float32 whatever it is (flax's
     float32 reductions), and running statistics, scale and bias are stored in float32.
     """
     if kind == "batch":
         return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=scale_init, dtype=dtype,
-                            axis_name=axis_name if train else None)
+                            axis_name=axis_name if train else None, use_scale=affine, use_bias=affine)
     if kind == "instance":
         # PyTorch's InstanceNorm2d: the homework's weights_init does not touch it (scale 1, bias 0)
         return nn.InstanceNorm(epsilon=1e-5, dtype=dtype)

@@ -24,18 +24,22 @@ Init as in SNGAN / Mimicry: xavier uniform with gain sqrt(2) for the residual co
 shortcut convs, G's Dense and last conv and D's Dense; biases 0 (the original Chainer code's);
 batch-norm scale 1, bias 0.
 
-Class-conditional batch norm (Miyato & Koyama 2018) is not implemented; its seam is G's block's
-`norm` factory, which would then make layers that also take the labels.
+Conditional (`num_classes` > 0, labels passed to the call; ganjax.models.conditioning): every batch
+norm of G is a class-conditional batch norm (de Vries et al. 2017; Miyato & Koyama 2018), made by
+G's `norm` factory; D adds the projection <embed(y), phi(x)> of its sum-pooled features (Miyato &
+Koyama 2018).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ganjax.models.conditioning import ConditionalBatchNorm, projection
 from ganjax.models.conv import Conv2d
 from ganjax.models.norms import make_norm
 from ganjax.models.spectral import weight_wrapper
@@ -131,11 +135,16 @@ class ResNetGenerator(nn.Module):
     axis_name: str | None = None  # pmap axis for cross-device batch norm (set by build_models)
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: the stride-1 core on CPU, lax's conv elsewhere
+    num_classes: int = 0  # > 0: conditional batch norm on `labels` (ganjax.models.conditioning)
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, train: bool = True, labels=None):
         widths = generator_widths(self.resolution, self.features)
-        norm = lambda: make_norm("batch", train, self.axis_name, self.dtype, scale_init=nn.initializers.ones)
+        if self.num_classes:
+            norm = lambda: functools.partial(ConditionalBatchNorm(self.num_classes, train, self.axis_name, self.dtype),
+                                             labels=labels)
+        else:
+            norm = lambda: make_norm("batch", train, self.axis_name, self.dtype, scale_init=nn.initializers.ones)
         x = nn.Dense(4 * 4 * widths[0], kernel_init=xavier(1.0), dtype=self.dtype)(z)
         x = x.reshape(z.shape[0], 4, 4, widths[0])
         for width in widths[1:]:
@@ -150,14 +159,18 @@ class ResNetDiscriminator(nn.Module):
     norm: str = "spectral"  # or "none"
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: the stride-1 core on CPU, lax's conv elsewhere
+    num_classes: int = 0  # > 0: projection of `labels` (ganjax.models.conditioning)
 
     @nn.compact
-    def __call__(self, x, train: bool = True):
+    def __call__(self, x, train: bool = True, labels=None):
         if self.norm not in D_NORMS:
             raise ValueError(f"the resnet discriminator supports norm {' or '.join(D_NORMS)}, got {self.norm!r}")
         x = x.astype(self.dtype)
         for i, (width, down) in enumerate(discriminator_blocks(self.resolution, self.features)):
             x = DBlock(width, down, first=i == 0, norm=self.norm, conv_impl=self.conv_impl)(x, train)
         x = jnp.sum(nn.relu(x), axis=(1, 2), dtype=jnp.float32)  # global sum pooling
-        x = weight_wrapper(self.norm, train)(nn.Dense(1, kernel_init=xavier(1.0), dtype=self.dtype))(x)
-        return x.reshape(x.shape[0]).astype(jnp.float32)
+        out = weight_wrapper(self.norm, train)(nn.Dense(1, kernel_init=xavier(1.0), dtype=self.dtype))(x)
+        out = out.reshape(x.shape[0]).astype(jnp.float32)
+        if self.num_classes:
+            out = out + projection(x, labels, self.num_classes)
+        return out
