@@ -8,12 +8,18 @@ one grid image and `--interpolate=K` rows of K images along straight and spheric
 random latent points. Toy-data generators write `samples.npy` (N x dim) and a plot over the data.
 Only G's weights are read (its EMA if the run kept one, unless --ema_samples=false), and the
 training data are not needed.
+
+A conditional run's generator draws the classes given by `--class=K` or `--class=NAME`
+(repeatable, or a comma list; in turn, as evenly as N allows), or without --class classes drawn
+uniformly; the file names carry the class (`1_7.jpg`), or `--per_class_dirs` writes
+`OUT/<class>/1.jpg ...`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import tarfile
 
@@ -25,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ganjax.config import Parser, parse_bool, seed_value
 from ganjax.errors import UserError, run_command
-from ganjax.latent import sample_z
+from ganjax.latent import balanced_labels, sample_labels, sample_z
 
 
 def parse_args(argv: list[str] | None):
@@ -48,6 +54,11 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--interpolate", type=int, default=0, metavar="K",
                    help="Also write interpolate_linear.png and interpolate_slerp.png: rows of K images.")
     p.add_argument("--rows", type=int, default=8, help="Rows of --interpolate (default 8).")
+    p.add_argument("--class", dest="classes", action="append", default=[], metavar="K|NAME",
+                   help="Conditional runs: draw only this class, by index or name (repeatable, or a comma list); "
+                        "several are drawn in turn. Default: classes drawn uniformly.")
+    p.add_argument("--per_class_dirs", action="store_true",
+                   help="Conditional runs: write OUT/<class>/1.jpg ... instead of OUT/1_<class>.jpg ...")
     args = p.parse_args(argv)
     if (args.workdir is None) == (args.from_torch is None):
         raise UserError("give one of --workdir (a training run) or --from_torch (a .pth state dict)")
@@ -56,7 +67,38 @@ def parse_args(argv: list[str] | None):
     if args.n < 1 or args.rows < 1 or args.interpolate < 0 or args.interpolate == 1:
         raise UserError("--n and --rows must be positive, and --interpolate at least 2 (or 0 for none)")
     seed_value("seed", args.seed)
+    args.classes = [c.strip() for text in args.classes for c in text.split(",") if c.strip()]
     return args
+
+
+def class_indices(gen, args) -> list[int] | None:
+    """The labels of the requested --class values (None: none requested); UserError for a class
+    that the generator does not have, or for --class / --per_class_dirs on an unconditional one."""
+    if not gen.num_classes:
+        if args.classes or args.per_class_dirs:
+            flag = f"--class={','.join(args.classes)}" if args.classes else "--per_class_dirs"
+            raise UserError(f"{flag}: this generator is unconditional (its run had --conditional=false); --class "
+                            f"and --per_class_dirs apply to runs trained with --conditional=true")
+        return None
+    try:
+        return [gen.class_index(c) for c in args.classes] or None
+    except ValueError as e:
+        raise UserError(f"--class: {e}") from None
+
+
+def sample_classes(gen, indices: list[int] | None, key, n: int) -> np.ndarray | None:
+    """The labels of n samples: the requested classes in turn, or classes drawn uniformly with
+    fold_in(key, 1) (as Generator.sample); None for an unconditional generator."""
+    if not gen.num_classes:
+        return None
+    if indices is None:
+        return np.asarray(sample_labels(jax.random.fold_in(key, 1), n, gen.num_classes))
+    return balanced_labels(n, gen.num_classes, indices)
+
+
+def file_name(name: str) -> str:
+    """A class name as part of a file name: path separators and other odd characters become '_'."""
+    return re.sub(r"[^\w.+-]+", "_", name).strip(".") or "_"
 
 
 def load_z(path: str, z_dim: int) -> np.ndarray:
@@ -96,14 +138,20 @@ def interpolation_z(key, rows: int, k: int, z_dim: int, spherical: bool) -> np.n
     return np.asarray(z.reshape(rows * k, z_dim), np.float32)
 
 
-def write_images(images: np.ndarray, out: str, fmt: str) -> list[str]:
-    """Writes 1.<fmt> ... N.<fmt> (the homework's names); returns the paths."""
+def write_images(images: np.ndarray, out: str, fmt: str, classes: list[str] | None = None,
+                 per_class_dirs: bool = False) -> list[str]:
+    """Writes 1.<fmt> ... N.<fmt> (the homework's names), or with each image's class name
+    (`classes`) 1_<class>.<fmt> ..., or <class>/1.<fmt> ... with `per_class_dirs`; returns the paths."""
     from ganjax.visualize import to_uint8
 
     pixels = to_uint8(images)
     paths = []
     for i, im in enumerate(tqdm(pixels, desc="Writing", disable=len(pixels) < 100), start=1):
         path = os.path.join(out, f"{i}.{fmt}")
+        if classes is not None:
+            name = file_name(classes[i - 1])
+            path = os.path.join(out, name, f"{i}.{fmt}") if per_class_dirs else os.path.join(out, f"{i}_{name}.{fmt}")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(path, **({"quality": 95} if fmt == "jpg" else {}))
         paths.append(path)
     return paths
@@ -121,11 +169,12 @@ def check_tgz(out: str) -> None:
 
 
 def pack_tgz(paths: list[str], out: str) -> str:
-    """OUT.tgz holding the images at its top level (as `tar -zcf ../images.tgz *.jpg` would)."""
+    """OUT.tgz holding the images at its top level (as `tar -zcf ../images.tgz *.jpg` would; per
+    class folders as they are under OUT)."""
     target = tgz_path(out)
     with tarfile.open(target, "w:gz") as tar:
         for path in paths:
-            tar.add(path, arcname=os.path.basename(path))
+            tar.add(path, arcname=os.path.relpath(path, out))
     return target
 
 
@@ -140,15 +189,18 @@ def _run(argv: list[str] | None) -> int | None:
     else:
         gen = load_generator(args.workdir, args.step, ema=args.ema_samples)
         out = args.out or os.path.join(args.workdir, "generated")
+    indices = class_indices(gen, args)
     if args.tar and gen.kind == "image":
         check_tgz(out)
     key = jax.random.PRNGKey(args.seed)
     z = load_z(args.z, gen.z_dim) if args.z else np.asarray(sample_z(key, args.n, gen.z_dim))
+    labels = sample_classes(gen, indices, key, len(z))
+    names = None if labels is None else [gen.class_names[k] for k in labels]
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create --out={out}: {e.strerror or e}") from None
-    samples = gen.generate(z, progress=True)
+    samples = gen.generate(z, labels, progress=True)
     written = []
     if gen.kind == "toy":
         from ganjax.data.toy import make_toy
@@ -159,7 +211,7 @@ def _run(argv: list[str] | None) -> int | None:
         written.append(save_toy_plot(samples, data, os.path.join(out, "samples.png"),
                                      title=f"{len(samples)} samples of G (step {gen.step}) over the data"))
     else:
-        paths = write_images(samples, out, args.format)
+        paths = write_images(samples, out, args.format, names, args.per_class_dirs)
         written.append(f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else paths[0])
         if args.tar:
             written.append(pack_tgz(paths, out))
@@ -170,7 +222,10 @@ def _run(argv: list[str] | None) -> int | None:
             if args.interpolate:
                 zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
                 path = os.path.join(out, f"interpolate_{name}.png")
-                written.append(save_image_grid(gen.generate(zi), path, nrow=args.interpolate))
+                row_labels = None  # a conditional run: one class per row (the requested ones in turn)
+                if gen.num_classes:
+                    row_labels = np.repeat(balanced_labels(args.rows, gen.num_classes, indices), args.interpolate)
+                written.append(save_image_grid(gen.generate(zi, row_labels), path, nrow=args.interpolate))
     source = args.from_torch or f"{args.workdir} step {gen.step}{' (EMA)' if gen.ema else ''}"
     print(f"Generated {len(samples)} samples with G from {source}: " + ", ".join(written))
 
