@@ -3,12 +3,15 @@
 - orbax logs each failed step of an asynchronous save at level ERROR with its traceback (through
   absl's logger, from its background threads), then raises the same error again from
   `wait_until_finished` / `close`, where `ganjax.checkpoints` turns it into one line;
+- a failed tensorstore write whose future nobody awaited any more (orbax gave up on the save) is
+  logged by asyncio's garbage-collection hook as "Future exception was never retrieved", with
+  tensorstore's status text ("RESOURCE_EXHAUSTED: ... No space left on device");
 - tensorstore completes the reads and writes that were still in flight when orbax's restore or
   save gave up and closed its asyncio loop; each completion calls `loop.call_soon_threadsafe` on
   the closed loop and reports the `RuntimeError('Event loop is closed')` through
   `sys.unraisablehook`.
 
-`install` filters exactly these two, once per process; with `--debug` or `GANJAX_DEBUG=1`
+`install` filters exactly these three, once per process; with `--debug` or `GANJAX_DEBUG=1`
 (`ganjax.errors.debug`) everything is let through.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 from ganjax.errors import debug
@@ -34,17 +38,31 @@ class _OrbaxErrors(logging.Filter):
         return debug() or record.levelno < logging.ERROR or not _from_orbax(record)
 
 
+class _UnretrievedTensorstoreErrors(logging.Filter):
+    """Drops asyncio's report of a tensorstore future that failed after orbax stopped waiting."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        unretrieved = record.getMessage().startswith("Future exception was never retrieved")
+        return debug() or not (unretrieved and _TENSORSTORE_STATUS.match(str(error or "")))
+
+
+# tensorstore raises ValueError("<absl status code>: ...") for a failed read or write
+_TENSORSTORE_STATUS = re.compile(r"^[A-Z][A-Z_]+: ")
+
+
 def _closed_loop(unraisable) -> bool:
     return isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"
 
 
 def install() -> None:
-    """Installs both filters (idempotent)."""
+    """Installs the three filters (idempotent)."""
     global _installed
     if _installed:
         return
     _installed = True
     logging.getLogger("absl").addFilter(_OrbaxErrors())
+    logging.getLogger("asyncio").addFilter(_UnretrievedTensorstoreErrors())
     previous = sys.unraisablehook
 
     def hook(unraisable):

@@ -271,6 +271,19 @@ def test_library_noise_about_reported_failures_is_filtered(monkeypatch, capsys):
     assert not absl.filter(record(logging.ERROR, orbax_file))  # re-raised to ganjax, which reports it
     assert bool(absl.filter(record(logging.WARNING, orbax_file)))
     assert bool(absl.filter(record(logging.ERROR, "/site-packages/jax/_src/x.py")))
+    asyncio_log = logging.getLogger("asyncio")
+    monkeypatch.setattr(asyncio_log, "filters", [])
+    quiet._installed = False
+    quiet.install()
+
+    def unretrieved(error):
+        return logging.LogRecord("asyncio", logging.ERROR, "/lib/asyncio/base_events.py", 1,
+                                 "Future exception was never retrieved\nfuture: <Future>", None,
+                                 (type(error), error, None))
+    full = ValueError('RESOURCE_EXHAUSTED: Error writing "x/.zarray": No space left on device')
+    assert not asyncio_log.filter(unretrieved(full))  # ganjax said "no space left on W" itself
+    assert bool(asyncio_log.filter(unretrieved(ValueError("a bug of ours"))))
+    assert bool(asyncio_log.filter(logging.LogRecord("asyncio", logging.ERROR, "", 1, "Task was destroyed", None, None)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -283,11 +283,10 @@ def bn_sizes(config, torch_net):
     return sizes
 
 
-CASES = [  # (loss, D's norm, n_critic); wgan-gp refuses batch norm in D
+CASES = [  # (loss, D's norm, n_critic); wgan-gp refuses batch norm in D. Each loss once, each norm
+    # and n_critic 1 / 5 at least once (gan and wgan with instance norm added 55 s and no new path)
     ("gan", "batch", 1),
-    ("gan", "instance", 5),
     ("wgan", "batch", 5),
-    ("wgan", "instance", 1),
     ("wgan-gp", "instance", 1),
     ("wgan-gp", "instance", 5),
 ]
