@@ -9,7 +9,8 @@ share of 5,000 samples the classifier labels with confidence > 0.9, the smallest
 class share, the worst FD after the first third of the run relative to the final one, and the
 wall time. Each run trains in <workdir>/<row>-seed<k> (a finished run is reused: delete it to
 train again). Writes experiments/results/digits_ablation.json (merged with earlier rows),
-digits_ablation.md (the table) and digits_ablation.png (the last EMA grid of seed 0 per row).
+digits_ablation.md (the table), digits_ablation_grids/<row>-seed<k>.png (each run's last EMA grid)
+and digits_ablation.png (the grid of each row's first seed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -68,6 +70,7 @@ def run_row(name: str, flags: list[str], seed: int, args) -> dict:
     tic = time.time()
     train(config)
     wall = time.time() - tic
+    keep_last_grid(workdir, name, seed)
     log = read_log(os.path.join(workdir, "metrics.jsonl"))
     scores = [r for r in log if "fd" in r]
     steps = [r for r in log if "steps_per_s" in r]
@@ -92,18 +95,27 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def grid_path(row: str, seed: int) -> str:
+    """Where a run's last sample grid is kept, so that the figure outlives the run's workdir."""
+    return os.path.join(RESULTS, "digits_ablation_grids", f"{row}-seed{seed}.png")
+
+
+def keep_last_grid(workdir: str, row: str, seed: int) -> None:
+    samples = os.path.join(workdir, "samples")
+    os.makedirs(os.path.dirname(grid_path(row, seed)), exist_ok=True)
+    shutil.copyfile(os.path.join(samples, sorted(os.listdir(samples))[-1]), grid_path(row, seed))
+
+
 def grids(results: dict, workdir: str, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    names = list(results)
+    names = [name for name in results if os.path.exists(grid_path(name, results[name][0]["seed"]))]
     fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3.3))
     for ax, name in zip(np.atleast_1d(axes), names):
-        samples = os.path.join(workdir, f"{name}-seed{results[name][0]['seed']}", "samples")
-        last = sorted(os.listdir(samples))[-1]
-        ax.imshow(Image.open(os.path.join(samples, last)), cmap="gray")
+        ax.imshow(Image.open(grid_path(name, results[name][0]["seed"])), cmap="gray")
         fd = np.mean([r["fd"] for r in results[name]])
         ax.set_title(f"{name}\nFD {fd:.1f}", fontsize=9)
         ax.axis("off")
