@@ -11,7 +11,11 @@
   the closed loop and reports the `RuntimeError('Event loop is closed')` through
   `sys.unraisablehook`.
 
-`install` filters exactly these three, once per process; with `--debug` or `GANJAX_DEBUG=1`
+- jax warns when it cannot read or write an entry of the persistent compilation cache
+  (ganjax.compile_cache): another process sharing the folder evicted it, or the disk is full. The
+  cache only saves compile time, and the run goes on either way.
+
+`install` filters exactly these four, once per process; with `--debug` or `GANJAX_DEBUG=1`
 (`ganjax.errors.debug`) everything is let through.
 """
 
@@ -21,6 +25,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 
 from ganjax.errors import debug
 
@@ -47,6 +52,9 @@ class _UnretrievedTensorstoreErrors(logging.Filter):
         return debug() or not (unretrieved and _TENSORSTORE_STATUS.match(str(error or "")))
 
 
+# jax._src.compiler's warnings about one entry of the persistent compilation cache
+_CACHE_WARNING = r"Error (reading|writing) persistent compilation cache entry"
+
 # tensorstore raises ValueError("<absl status code>: ...") for a failed read or write
 _TENSORSTORE_STATUS = re.compile(r"^[A-Z][A-Z_]+: ")
 
@@ -56,13 +64,15 @@ def _closed_loop(unraisable) -> bool:
 
 
 def install() -> None:
-    """Installs the three filters (idempotent)."""
+    """Installs the four filters (idempotent)."""
     global _installed
     if _installed:
         return
     _installed = True
     logging.getLogger("absl").addFilter(_OrbaxErrors())
     logging.getLogger("asyncio").addFilter(_UnretrievedTensorstoreErrors())
+    if not debug():
+        warnings.filterwarnings("ignore", message=_CACHE_WARNING, category=UserWarning)
     previous = sys.unraisablehook
 
     def hook(unraisable):

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -284,6 +285,12 @@ def test_library_noise_about_reported_failures_is_filtered(monkeypatch, capsys):
     assert not asyncio_log.filter(unretrieved(full))  # ganjax said "no space left on W" itself
     assert bool(asyncio_log.filter(unretrieved(ValueError("a bug of ours"))))
     assert bool(asyncio_log.filter(logging.LogRecord("asyncio", logging.ERROR, "", 1, "Task was destroyed", None, None)))
+    with warnings.catch_warnings(record=True) as caught:
+        quiet._installed = False
+        quiet.install()  # after catch_warnings reset the filters
+        warnings.warn("Error writing persistent compilation cache entry for 'jit_f': FileNotFoundError", UserWarning)
+        warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in caught] == ["something else"]
 
 
 # ---------------------------------------------------------------------------------------------
