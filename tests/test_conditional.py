@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import linen as nn
 from PIL import Image
 
 from ganjax.checkpoints import Checkpoints
@@ -21,6 +22,7 @@ from ganjax.errors import UserError
 from ganjax.generate import main as generate_main
 from ganjax.generation import load_generator
 from ganjax.models import build_models
+from ganjax.models.conditioning import LABEL_EMBED_DIM, concat_embedding
 from ganjax.parallel import Placement, place
 from ganjax.regularizers import Term
 from ganjax.state import create_state, make_spec
@@ -54,8 +56,8 @@ def test_models_take_labels_and_are_unchanged_without(arch):
     if arch == "resnet":  # conditional batch norm: a scale and a shift per class and channel
         cbn = gv["params"]["GBlock_0"]["ConditionalBatchNorm_0"]
         assert cbn["scale"]["embedding"].shape == (K, 8 * 2) and cbn["shift"]["embedding"].shape == (K, 8 * 2)
-    else:  # z with a learned embedding of z_dim
-        assert gv["params"]["label_embedding"]["embedding"].shape == (K, config.z_dim)
+    else:  # z with a learned embedding of LABEL_EMBED_DIM entries, whatever z_dim
+        assert gv["params"]["label_embedding"]["embedding"].shape == (K, LABEL_EMBED_DIM)
     # other labels, other images (conditional batch norm starts the same for every class: move it)
     noise = lambda path, x: x + 0.1 * jax.random.normal(jax.random.PRNGKey(3), x.shape) if "shift" in str(path) else x
     gv = jax.tree_util.tree_map_with_path(noise, gv)
@@ -65,6 +67,26 @@ def test_models_take_labels_and_are_unchanged_without(arch):
     names = lambda tree: sorted(jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree))
     assert not any("label" in n or "Conditional" in n for n in names(g0v))
     assert all("label" in n or "Conditional" in n for n in set(names(gv)) - set(names(g0v)))
+
+
+class _GInput(nn.Module):
+    @nn.compact
+    def __call__(self, z, labels):
+        return concat_embedding(z, labels, 10)
+
+
+def test_the_label_is_a_small_share_of_a_conditional_g_input():
+    """G's input is [z, embed(y)] with an embedding of 10 entries beside z's 100: at init the label
+    holds ~10 % of the input's energy, not half (with z_dim entries the default conditional digit
+    run ignored z, one digit per class: LABEL_EMBED_DIM)."""
+    z, labels = jax.random.normal(jax.random.PRNGKey(0), (256, 100)), jnp.arange(256) % 10
+    variables = _GInput().init(jax.random.PRNGKey(1), z, labels)
+    x = _GInput().apply(variables, z, labels)
+    assert LABEL_EMBED_DIM == 10 and x.shape == (256, 100 + LABEL_EMBED_DIM)
+    np.testing.assert_array_equal(x[:, :100], z)
+    share = float(jnp.sum(x[:, 100:] ** 2) / jnp.sum(x ** 2))
+    assert 0.03 < share < 0.2
+    assert concat_embedding(z, labels, 0) is z  # unconditional: z itself
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])

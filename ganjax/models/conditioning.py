@@ -6,7 +6,8 @@ unconditional model has exactly its former parameters and function.
 
 - `concat_embedding` (G of dcgan and mlp): z concatenated with a learned embedding of the label,
   the conditioning of Mirza & Osindero 2014 ("Conditional Generative Adversarial Nets") with a
-  learned embedding instead of the one-hot code.
+  learned embedding instead of the one-hot code, of LABEL_EMBED_DIM = 10 entries beside z's 100
+  (a wider one makes G ignore z: see LABEL_EMBED_DIM).
 - `ConditionalBatchNorm` (G of resnet): batch norm without its own affine, then a per-class
   scale and shift (de Vries et al. 2017, "Modulating early visual processing by language";
   Miyato & Koyama 2018 use it in their conditional ResNet G).
@@ -26,16 +27,23 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-# G's label embedding has z_dim entries: the label weighs as much as the latent code in G's input.
 EMBED_INIT = nn.initializers.normal(1.0)  # the scale of z ~ N(0, I)
+# G's label embedding is small beside z (z_dim = 100): 10 entries, the width of Mirza & Osindero's
+# one-hot code for the 10 digits. G's first layer (Dense, then batch norm) splits each unit's
+# variance between z and the label in proportion to their squared norms, dim : z_dim at init. With
+# z_dim entries (half the variance from the label) the default conditional digit run collapsed
+# within each class: G keyed on the label and ignored z. Intra-class FD after 8 epochs (seed 0):
+# 188 with z_dim entries, 138 with 32, 22 with 10 (lr 1e-3); 186 with z_dim, 41 with 16, 43 with
+# 10 (lr 5e-4). README, "Conditional GANs".
+LABEL_EMBED_DIM = 10
 
 
-def concat_embedding(z, labels, num_classes: int):
-    """[z, embed(labels)] (n, 2 * z_dim) for a conditional G (call inside a compact module);
+def concat_embedding(z, labels, num_classes: int, dim: int = LABEL_EMBED_DIM):
+    """[z, embed(labels)] (n, z_dim + dim) for a conditional G (call inside a compact module);
     z itself when num_classes == 0."""
     if not num_classes:
         return z
-    embedding = nn.Embed(num_classes, z.shape[-1], embedding_init=EMBED_INIT, name="label_embedding")(labels)
+    embedding = nn.Embed(num_classes, dim, embedding_init=EMBED_INIT, name="label_embedding")(labels)
     return jnp.concatenate([z, embedding.astype(z.dtype)], axis=-1)
 
 
