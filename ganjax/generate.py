@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ganjax.config import Parser, parse_bool, seed_value
 from ganjax.errors import UserError, run_command
-from ganjax.latent import balanced_labels, sample_labels, sample_z
+from ganjax.latent import balanced_labels, sample_z
 
 
 def parse_args(argv: list[str] | None):
@@ -84,16 +84,6 @@ def class_indices(gen, args) -> list[int] | None:
         return [gen.class_index(c) for c in args.classes] or None
     except ValueError as e:
         raise UserError(f"--class: {e}") from None
-
-
-def sample_classes(gen, indices: list[int] | None, key, n: int) -> np.ndarray | None:
-    """The labels of n samples: the requested classes in turn, or classes drawn uniformly with
-    fold_in(key, 1) (as Generator.sample); None for an unconditional generator."""
-    if not gen.num_classes:
-        return None
-    if indices is None:
-        return np.asarray(sample_labels(jax.random.fold_in(key, 1), n, gen.num_classes))
-    return balanced_labels(n, gen.num_classes, indices)
 
 
 def file_name(name: str) -> str:
@@ -194,7 +184,7 @@ def _run(argv: list[str] | None) -> int | None:
         check_tgz(out)
     key = jax.random.PRNGKey(args.seed)
     z = load_z(args.z, gen.z_dim) if args.z else np.asarray(sample_z(key, args.n, gen.z_dim))
-    labels = sample_classes(gen, indices, key, len(z))
+    labels = gen.draw_labels(key, len(z), indices)
     names = None if labels is None else [gen.class_names[k] for k in labels]
     try:
         os.makedirs(out, exist_ok=True)

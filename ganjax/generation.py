@@ -128,8 +128,18 @@ class Generator(NamedTuple):
         (one class as index or name, or n of them), or of classes drawn uniformly with
         fold_in(key, 1) when none are given."""
         if self.num_classes and labels is None:
-            labels = sample_labels(jax.random.fold_in(key, 1), n, self.num_classes)
+            labels = self.draw_labels(key, n)
         return self.from_z(sample_z(key, n, self.z_dim), labels)
+
+    def draw_labels(self, key, n: int, classes=None) -> np.ndarray | None:
+        """The labels of n samples drawn with `key`: the class indices `classes` in turn (as evenly
+        as n allows), or classes drawn uniformly with fold_in(key, 1) (z takes `key` itself); None
+        for an unconditional generator."""
+        if not self.num_classes:
+            return None
+        if classes is None:
+            return np.asarray(sample_labels(jax.random.fold_in(key, 1), n, self.num_classes))
+        return balanced_labels(n, self.num_classes, classes)
 
     def generate(self, z, labels=None, progress: bool = False, batch_size: int = BATCH) -> np.ndarray:
         """`from_z` for any number of rows of z, in fixed-size batches (one compiled program), as
