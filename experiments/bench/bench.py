@@ -8,7 +8,8 @@
     python -m experiments.bench.bench --table experiments/results/bench.jsonl   # the table of earlier runs
 
 Grid: arch (mlp: the `toy` preset; dcgan-32 / dcgan-64: the hw6-<loss> presets at that resolution,
-3 channels) x loss (gan, wgan, wgan-gp) x batch (64, 256) x dtype. On CPU each configuration runs
+3 channels; default: the default run's networks, DCGAN 32x32 with f 32 and 1 channel, G's EMA on
+in ganjax only) x loss (gan, wgan, wgan-gp) x batch (64, 256) x dtype. On CPU each configuration runs
 in its own subprocess (so that its peak RSS is its own); on a GPU all run in one process, and
 memory is the device's: XLA's memory_analysis() of the chunk and torch.cuda.max_memory_allocated().
 For each configuration:
@@ -42,7 +43,7 @@ import time
 
 from experiments import RESULTS
 
-ARCHS = ("mlp", "dcgan-32", "dcgan-64")
+ARCHS = ("mlp", "dcgan-32", "dcgan-64", "default")
 LOSSES = ("gan", "wgan", "wgan-gp")
 BATCHES = (64, 256)
 # On a GPU, JAX would otherwise take 75 % of its memory at start, leaving PyTorch a quarter.
@@ -53,6 +54,8 @@ def flags_of(arch: str, loss: str, batch: int) -> str:
     """ganjax.train flags of one grid point: the presets the homework and the toy runs use."""
     if arch == "mlp":
         return f"--preset=toy --loss={loss} --batch_size={batch}"
+    if arch == "default":  # the default run's networks (DCGAN 32x32, f 32, 1 channel, EMA on)
+        return f"--loss={loss} --batch_size={batch}"
     resolution = int(arch.split("-")[1])
     return f"--preset=hw6-{loss} --resolution={resolution} --channels=3 --batch_size={batch}"
 
@@ -244,7 +247,8 @@ def main():
         os.environ["XLA_FLAGS"] = a.xla_flags  # before jax is imported (below, or in the subprocesses)
     import jax
     gpu = jax.default_backend() != "cpu"
-    default_steps = {"mlp": 500, "dcgan-32": 100, "dcgan-64": 50} if gpu else {"mlp": 50, "dcgan-32": 10, "dcgan-64": 3}
+    default_steps = {"mlp": 500, "dcgan-32": 100, "dcgan-64": 50, "default": 200} if gpu else \
+        {"mlp": 50, "dcgan-32": 10, "dcgan-64": 3, "default": 20}
     if a.one:
         arch, loss, batch, dtype = a.one.split(",")
         print(json.dumps(run_one(arch, loss, int(batch), dtype, a.steps or default_steps[arch], a.repeat, threads)))

@@ -77,6 +77,27 @@ def main():
     print(f"{'ms':>9s} {'share':>6s}  op ({where}, {busy / 1e6:.1f} ms busy)")
     for name, ns in per_op.most_common(a.top):
         print(f"{ns / 1e6:9.2f} {100 * ns / busy:5.1f}%  {name[:40]:40s} {describe(hlo, name)[:80]}")
+    by_class = collections.Counter()
+    for name, ns in per_op.items():
+        by_class[op_class(name, describe(hlo, name))] += ns
+    print(f"\n{'ms':>9s} {'share':>6s}  op class (per step: ms / {a.chunk})")
+    for name, ns in by_class.most_common():
+        print(f"{ns / 1e6:9.2f} {100 * ns / busy:5.1f}%  {name}")
+
+
+def op_class(name: str, described: str) -> str:
+    """The kind of work an op does: convolution or dot (the FLOPs), data movement (copies,
+    transposes, concatenates, slices, pads: layout changes around the convolutions), reductions
+    (batch-norm statistics, losses) and the remaining elementwise fusions."""
+    if "convolution" in described or name.startswith("conv"):
+        return "convolution"
+    if "dot" in described or name.startswith("dot"):
+        return "dot"
+    if any(w in name for w in ("copy", "transpose", "concatenate", "slice", "pad", "bitcast", "dynamic")):
+        return "data movement (copy, transpose, concatenate, slice, pad)"
+    if "reduce" in name:
+        return "reduction"
+    return "other (elementwise fusions, control flow, rng)"
 
 
 if __name__ == "__main__":
