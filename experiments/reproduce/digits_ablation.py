@@ -3,6 +3,7 @@ of the defaults), each trained over seeds, scored by the shipped digit classifie
 
     python -m experiments.reproduce.digits_ablation                       # every row, seeds 0,1,2
     python -m experiments.reproduce.digits_ablation --rows=default --seeds=0 --eval_every=3
+    python -m experiments.reproduce.digits_ablation --rows=                # the table and figure of the results so far
 
 Per row and seed: the final digit FD / KID / IS, the FD curve (every --eval_every epochs), the
 share of 5,000 samples the classifier labels with confidence > 0.9, the smallest and largest
@@ -88,13 +89,14 @@ def summarize(name: str, flags: list[str], seed: int, workdir: str, wall: float)
 
 
 def table(results: dict) -> str:
-    lines = ["| row | flags | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | training wall (s) |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| row | flags | epochs | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | training wall (s) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, runs in results.items():
         fd = np.array([r["fd"] for r in runs])
         std = f" ± {fd.std(ddof=1):.1f}" if len(fd) > 1 else ""
         mean = lambda k: np.mean([r[k] for r in runs])
-        lines.append(f"| {name} | `{' '.join(runs[0]['flags']) or '(defaults)'}` | {fd.mean():.1f}{std} | {len(fd)} | "
+        epochs = "/".join(sorted({str(r["fd_curve"][-1][0]) for r in runs}))  # rows from before a default change differ
+        lines.append(f"| {name} | `{' '.join(runs[0]['flags']) or '(defaults)'}` | {epochs} | {fd.mean():.1f}{std} | {len(fd)} | "
                      f"{100 * mean('confident'):.0f} % | {100 * mean('class_min'):.1f}-{100 * mean('class_max'):.1f} % | "
                      f"{mean('worst_later_over_final'):.2f} | {mean('train_wall_s'):.0f} |")
     return "\n".join(lines)
@@ -149,7 +151,7 @@ def main():
     if os.path.exists(path):
         with open(path) as f:
             results = json.load(f)
-    for name in args.rows.split(","):
+    for name in filter(None, args.rows.split(",")):  # --rows= (none): only the table and figure again
         runs = [run_row(name, ROWS[name], int(seed), args) for seed in args.seeds.split(",")]
         seeds = {r["seed"] for r in runs}  # a rerun of some seeds keeps the row's other seeds
         results[name] = sorted([r for r in results.get(name, []) if r["seed"] not in seeds] + runs,
