@@ -104,7 +104,7 @@ def seconds_per_call(f, x, k, pads, length: int = 10, repeat: int = 5) -> float:
 
 def main():
     only = sys.argv[1:]
-    n = int(os.environ.get("BATCH", 64))
+    n = int(os.environ.get("BATCH", "64"))
     print(f"batch {n}, {jax.devices()[0].device_kind}; ms per call and GFLOP/s")
     for name, xs, ks, pads in shapes(n):
         if only and not any(s in name for s in only):
