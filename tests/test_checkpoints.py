@@ -89,8 +89,8 @@ def test_safe_change_is_accepted_and_noted(tmp_path, capsys):
 
 
 def test_log_keeps_one_record_per_step_after_resume(tmp_path):
-    train(toy_config(steps=8, workdir=str(tmp_path)), progress=False)
-    train(toy_config(steps=16, workdir=str(tmp_path)), progress=False)
+    train(toy_config(steps=8, eval_every=1, workdir=str(tmp_path)), progress=False)
+    train(toy_config(steps=16, eval_every=1, workdir=str(tmp_path)), progress=False)
     with open(tmp_path / "metrics.jsonl") as f:
         records = [json.loads(line) for line in f]
     assert [r["step"] for r in records if "loss_D" in r] == [4, 8, 12, 16]  # one record per chunk

@@ -29,13 +29,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tag", required=True, help="Name of this measurement (before, after, ...).")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--epochs", type=int, default=30, help="Epochs per seed (the default run's 30).")
+    p.add_argument("--epochs", type=int, default=30, help="Epochs per seed (30: the recorded results' budget; the default run has 50 now).")
     p.add_argument("--workdir", default="/tmp/ganjax-default-seeds")
     args = p.parse_args()
 
     per_seed = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        config = resolve(Config(seed=seed, n_epoch=args.epochs, tensorboard=False,
+        config = resolve(Config(seed=seed, n_epoch=args.epochs, eval_every=1, tensorboard=False,
                                 workdir=os.path.join(args.workdir, f"{args.tag}-seed{seed}")))
         train(config)  # scores every epoch into metrics.jsonl (ganjax.evaluation)
         scores = [r for r in read_log(os.path.join(config.workdir, "metrics.jsonl")) if "fd" in r]
