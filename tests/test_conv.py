@@ -505,3 +505,17 @@ def test_module_invalid_output_padding():
     with pytest.raises(ValueError, match="output_padding"):
         jax.eval_shape(ConvTranspose2d(4, 5, 2, 2, 2).init, jax.random.PRNGKey(0),
                        jax.ShapeDtypeStruct((1, 4, 4, 3), jnp.float32))
+
+
+@pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((0, 0), (0, 0)), ((2, -1), (0, 1))])
+def test_matmul_forms_in_the_conv_bench_compute_the_stride_1_core(pads):
+    """experiments/bench/bench_conv_matmul.py times im2col + dot against XLA's convolution (and
+    rejected it); its figures mean something only if both forms compute the same convolution."""
+    from experiments.bench.bench_conv_matmul import conv_im2col, conv_rows
+    from ganjax.models.conv import _s1_conv_lax
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 5, 3))
+    k = jax.random.normal(jax.random.PRNGKey(1), (3, 2, 3, 4))
+    ref = _s1_conv_lax(x, k, pads)
+    for form in (conv_im2col, conv_rows):
+        np.testing.assert_allclose(form(x, k, pads), ref, rtol=1e-5, atol=1e-5)
