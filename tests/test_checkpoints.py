@@ -207,9 +207,15 @@ def test_signal_saves_at_chunk_boundary_and_resume_is_exact(tmp_path, signum, co
 
 def wait_for_words(path, words, process, timeout=120):
     """Waits until the file `path` (a process's output) contains `words`."""
+    def text():
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return f.read()
+
     deadline = time.time() + timeout
-    while not (os.path.exists(path) and words in open(path).read()):
-        assert process.poll() is None, open(path).read()
+    while words not in text():
+        assert process.poll() is None, text()
         assert time.time() < deadline, f"never saw {words!r}"
         time.sleep(0.05)
 
