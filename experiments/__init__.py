@@ -8,3 +8,21 @@ import os
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 """experiments/results/: the figures, tables and logs the scripts write and README.md cites."""
+
+
+def cpu_description() -> str:
+    """The CPU a figure was measured on, e.g. 'AMD EPYC (family 26 model 2), 2 cores, AVX-512':
+    the model name alone does not tell the generations apart that virtual machines report."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        import platform
+        return platform.processor() or platform.machine()
+    flags = fields.get("flags", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}), "
+            f"{os.cpu_count()} cores, {vector}")

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from experiments import RESULTS
+from experiments import RESULTS, cpu_description
 from ganjax.summaries import read_log
 from ganjax.train import parse_args
 from ganjax.training import train
@@ -42,7 +42,9 @@ ROWS: dict[str, list[str]] = {
     "default@lr5e-4": ["--lr=5e-4"],  # the default before lr 1e-3
     "default": [],
     "default+augment": ["--augment=translation,cutout"],
+    "default+translation": ["--augment=translation"],  # cutout erases strokes a digit's class depends on
     "default+spectral": ["--d_norm=spectral"],
+    "default@f48": ["--features=48"],  # 2.25x the FLOPs: what more capacity buys, outside the budget
     "sngan": ["--preset=sngan", "--dataset=digits", "--resolution=32"],
 }
 
@@ -85,12 +87,13 @@ def summarize(name: str, flags: list[str], seed: int, workdir: str, wall: float)
     return {"row": name, "seed": seed, "flags": flags, "fd": last["fd"], "kid": last["kid"], "is": last["is"],
             "fd_real": last["fd_real"], "fd_curve": [[r["epoch"], r["fd"]] for r in scores],
             "worst_later_over_final": max(later) / last["fd"], "wall_s": wall,
-            "train_wall_s": steps[-1]["wall_time"] if steps else None, **classifier_shares(workdir)}
+            "train_wall_s": steps[-1]["wall_time"] if steps else None, "cpu": cpu_description(),
+            **classifier_shares(workdir)}
 
 
 def table(results: dict) -> str:
-    lines = ["| row | flags | epochs | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | training wall (s) |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| row | flags | epochs | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | training wall (s) | CPU |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, runs in results.items():
         fd = np.array([r["fd"] for r in runs])
         std = f" ± {fd.std(ddof=1):.1f}" if len(fd) > 1 else ""
@@ -98,7 +101,8 @@ def table(results: dict) -> str:
         epochs = "/".join(sorted({str(r["fd_curve"][-1][0]) for r in runs}))  # rows from before a default change differ
         lines.append(f"| {name} | `{' '.join(runs[0]['flags']) or '(defaults)'}` | {epochs} | {fd.mean():.1f}{std} | {len(fd)} | "
                      f"{100 * mean('confident'):.0f} % | {100 * mean('class_min'):.1f}-{100 * mean('class_max'):.1f} % | "
-                     f"{mean('worst_later_over_final'):.2f} | {mean('train_wall_s'):.0f} |")
+                     f"{mean('worst_later_over_final'):.2f} | {mean('train_wall_s'):.0f} | "
+                     f"{'; '.join(sorted({r.get('cpu', 'not recorded') for r in runs}))} |")
     return "\n".join(lines)
 
 
