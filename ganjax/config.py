@@ -35,6 +35,7 @@ DATASET_PATTERNS = ("folder:PATH", "tfds:NAME[:SPLIT]")  # checked by prefix
 DTYPES = ("float32", "bfloat16")
 COND_D = ("projection", "concat")
 LABEL_DISTS = ("uniform", "data")
+LR_DECAYS = ("none", "linear")
 
 
 STRUCTURAL, FREE, PLACEMENT = "structural", "free", "placement"
@@ -136,6 +137,7 @@ class Config:
     lr: typing.Optional[float] = _f(None, "Learning rate of both networks (auto: 1e-3 with Adam, 10x the homework's 1e-4: with G's EMA (--ema) averaging out the noise of the larger steps it draws the best digits in the default run's budget (FD 5.5-5.9 over seeds against 7.4-8.1 at 5e-4; experiments/reproduce/digits_ablation.py); 1e-4 with RMSprop for wgan, the homework's sample config, 2x the WGAN paper's 5e-5: see --preset=wgan-paper; the hw6-* presets keep the homework's 1e-4).", "optim", resume=FREE, check=positive_number)
     lr_g: typing.Optional[float] = _f(None, "Generator learning rate (auto: --lr); set lr_g != lr_d for a two time-scale update rule (Heusel et al. 2017).", "optim", resume=FREE, check=positive_number)
     lr_d: typing.Optional[float] = _f(None, "Discriminator / critic learning rate (auto: --lr).", "optim", resume=FREE, check=positive_number)
+    lr_decay: str = _f("none", "Learning-rate schedule of both networks: none (constant) or linear (from --lr at step 0 to 0 at the run's last step, as the SNGAN authors' code and Mimicry train: the late, small steps settle G where a constant rate keeps it oscillating). A resume that changes the run's length (--n_epoch, --steps) moves the end of the decay: the rate at step t is lr * (1 - t / total) with the resumed run's total.", "optim", LR_DECAYS, resume=FREE)
     beta1: float = _f(0.5, "Adam beta1.", "optim", resume=FREE, check=unit_interval)
     beta2: float = _f(0.999, "Adam beta2.", "optim", resume=FREE, check=unit_interval)
     rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim", resume=FREE, check=unit_interval)

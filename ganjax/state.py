@@ -68,6 +68,7 @@ class GANSpec:
     augment: tuple[str, ...]  # DiffAugment policy (ganjax.augment); (): none
     data_shape: tuple
     axis_name: str | None  # pmap axis when training on several devices (ganjax.parallel), else None
+    lr_scale: Callable | None  # D step count -> factor of both learning rates (--lr_decay); None: constant
     num_classes: int  # > 0: a conditional GAN over that many classes (batches are ganjax.data.Labeled); 0: none
     label_probs: tuple[float, ...] | None  # class probabilities of G's fakes (--label_dist=data); None: uniform
 
@@ -82,11 +83,26 @@ def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
-def make_spec(config: Config, axis_name: str | None = None, class_counts: tuple[int, ...] = ()) -> GANSpec:
+def lr_scale(config: Config, total_steps: int | None) -> Callable | None:
+    """The factor of the learning rates at a D step count, for --lr_decay: linear is optax's
+    linear_schedule from 1 at step 0 to 0 at `total_steps` (the run's last step); None when the
+    rates stay constant. Applied to the optimizer's updates (ganjax.steps), which for Adam and
+    RMSprop is the same as scaling the rate, so the optimizer states keep their structure and a
+    resume may switch the schedule."""
+    if config.lr_decay == "none":
+        return None
+    if total_steps is None:
+        raise ValueError(f"--lr_decay={config.lr_decay} needs the run's total steps")
+    return optax.linear_schedule(1.0, 0.0, max(total_steps, 1))
+
+
+def make_spec(config: Config, axis_name: str | None = None, class_counts: tuple[int, ...] = (),
+              total_steps: int | None = None) -> GANSpec:
     """The static spec of a run; `axis_name` is the pmap axis of a multi-device run (None: one
     device). `batch_size` stays the global batch either way. A conditional run (config.conditional)
     gives its dataset's examples per class, `class_counts`: their number is the models' class count,
-    and with --label_dist=data their frequencies are those of G's fake labels."""
+    and with --label_dist=data their frequencies are those of G's fake labels. `total_steps`, the
+    run's length, times a learning-rate decay (needed only with one)."""
     num_classes = len(class_counts) if config.conditional else 0
     if config.conditional and not num_classes:
         raise ValueError("a conditional run's spec needs the dataset's class_counts")
@@ -99,7 +115,8 @@ def make_spec(config: Config, axis_name: str | None = None, class_counts: tuple[
                    loss=get_loss(config.loss, config.g_loss), d_terms=d_terms(config),
                    d_constraint=d_constraint(config), z_dim=config.z_dim, batch_size=config.batch_size,
                    n_critic=config.n_critic, ema_decay=config.ema, augment=parse_policy(config.augment), data_shape=data_shape(config),
-                   axis_name=axis_name, num_classes=num_classes, label_probs=label_probs)
+                   lr_scale=lr_scale(config, total_steps), axis_name=axis_name, num_classes=num_classes,
+                   label_probs=label_probs)
 
 
 def seed_keys(seed: int):

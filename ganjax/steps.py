@@ -96,8 +96,12 @@ def _term_group(term) -> str:
     return "D" if term.every == 1 else f"D_every_{term.every}"
 
 
-def _update(tx, net: NetState, grads, model_state) -> NetState:
+def _update(spec: GANSpec, tx, net: NetState, grads, model_state, step) -> NetState:
+    """The optimizer's update of one network, scaled by the spec's learning-rate factor at `step`."""
     updates, opt_state = tx.update(grads, net.opt_state, net.params)
+    if spec.lr_scale is not None:
+        scale = spec.lr_scale(step)
+        updates = jax.tree.map(lambda u: (scale * u).astype(u.dtype), updates)
     return NetState(optax.apply_updates(net.params, updates), model_state, opt_state)
 
 
@@ -140,7 +144,7 @@ def d_step(spec: GANSpec, state: GANState, real):
 
     (loss, (d_state, real_logits, fake_logits, term_values)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.d.params)
-    d = _update(spec.d_tx, state.d, device_mean(grads, spec.axis_name), d_state)
+    d = _update(spec, spec.d_tx, state.d, device_mean(grads, spec.axis_name), d_state, state.step)
     d = d.replace(params=spec.d_constraint(d.params))
     metrics = {"D": {
         "loss_D": loss,
@@ -172,7 +176,7 @@ def g_step(spec: GANSpec, state: GANState):
         return spec.loss.g_loss(logits), (g_state, d_state)
 
     (loss, (g_state, d_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
-    g = _update(spec.g_tx, state.g, device_mean(grads, spec.axis_name), g_state)
+    g = _update(spec, spec.g_tx, state.g, device_mean(grads, spec.axis_name), g_state, state.step)
     d = state.d.replace(model_state=d_state)
     g_ema = state.g_ema
     if spec.ema_decay:  # t = the G updates before this one (G updates on steps 0, n_critic, 2 n_critic, ...)

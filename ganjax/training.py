@@ -306,7 +306,7 @@ def setup(config: Config, restart: bool, resume_step: int | None, resources: con
     parallel.sync("ganjax-restart")  # the other processes open the checkpoints after process 0 cleared them
     checkpoints = Checkpoints(workdir, keep=config.keep)
     resources.callback(checkpoints.close)
-    spec = make_spec(config, placement.axis_name, tuple(dataset.class_counts()) if config.conditional else ())
+    spec = make_spec(config, placement.axis_name, tuple(dataset.class_counts()) if config.conditional else (), total)
     state = create_state(spec, config.seed)
     resumed = resume(config, checkpoints, state, data_position(0, steps_per_epoch, dataset, config.conditional),
                      resume_step)
