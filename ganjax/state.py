@@ -85,12 +85,14 @@ def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
 
 def lr_scale(config: Config, total_steps: int | None) -> Callable | None:
     """The factor of the learning rates at a D step count, for --lr_decay: linear is optax's
-    linear_schedule from 1 at step 0 to 0 at `total_steps` (the run's last step); None when the
+    linear_schedule from 1 at step 0 to 0 at `total_steps` (the run's last step; --steps when not
+    given, ValueError if neither is known: epochs count steps only with the data); None when the
     rates stay constant. Applied to the optimizer's updates (ganjax.steps), which for Adam and
     RMSprop is the same as scaling the rate, so the optimizer states keep their structure and a
     resume may switch the schedule."""
     if config.lr_decay == "none":
         return None
+    total_steps = config.steps if total_steps is None else total_steps  # --steps is the total when given
     if total_steps is None:
         raise ValueError(f"--lr_decay={config.lr_decay} needs the run's total steps")
     return optax.linear_schedule(1.0, 0.0, max(total_steps, 1))

@@ -4,6 +4,7 @@ normalized update, so both optimizers are checked), and the constant schedule is
 
 import dataclasses
 import functools
+import shutil
 
 import jax
 import numpy as np
@@ -13,14 +14,17 @@ from ganjax.errors import UserError
 from ganjax.config import resolve
 from ganjax.state import create_state, lr_scale, make_spec
 from ganjax.steps import train_step
+from ganjax.training import train
 from tests.conftest import small_config
+from tests.test_checkpoints import assert_same_state
 
 
 def test_linear_factor_falls_from_one_to_zero_at_the_last_step():
     scale = lr_scale(small_config(lr_decay="linear"), total_steps=40)
     np.testing.assert_allclose([scale(0), scale(10), scale(30), scale(40), scale(55)], [1.0, 0.75, 0.25, 0.0, 0.0])
     assert lr_scale(small_config(), total_steps=40) is None  # constant: no factor at all
-    with pytest.raises(ValueError, match="total steps"):
+    np.testing.assert_allclose(lr_scale(small_config(lr_decay="linear", steps=40), None)(10), 0.75)  # --steps
+    with pytest.raises(ValueError, match="total steps"):  # epochs count steps only with the data
         lr_scale(small_config(lr_decay="linear"), total_steps=None)
 
 
@@ -70,3 +74,24 @@ def test_the_decay_ends_training_with_steps_of_zero():
 def test_an_unknown_schedule_is_refused_with_one_line():
     with pytest.raises(UserError, match="unknown --lr_decay=cosine"):
         resolve(dataclasses.replace(small_config(), lr_decay="cosine"))
+
+
+def test_a_run_resumed_mid_decay_is_bitwise_the_whole_run(tmp_path, capsys):
+    """The factor is a function of the step alone: a run stopped at step 28 of a 60-step decay
+    (its later checkpoints removed) and resumed ends bitwise where the run trained in one go did,
+    with EMA, spectral norm, lazy R1 and DiffAugment on too."""
+    config = lambda workdir: small_config(loss="hinge", d_norm="spectral", r1=1.0, reg_every=3, n_critic=2,
+                                          augment="color,translation,cutout", lr_decay="linear", steps=60,
+                                          ckpt_every=28, keep=5, workdir=str(workdir))
+    whole = train(config(tmp_path / "whole"), progress=False)
+    shutil.copytree(tmp_path / "whole", tmp_path / "split")
+    steps = sorted(int(p.name) for p in (tmp_path / "split" / "checkpoints").iterdir() if p.name.isdigit())
+    assert 28 in steps and steps[-1] == 60
+    for step in steps:
+        if step > 28:
+            shutil.rmtree(tmp_path / "split" / "checkpoints" / str(step))
+    capsys.readouterr()
+    resumed = train(config(tmp_path / "split"), progress=False)
+    assert "Resuming from the checkpoint at step 28" in capsys.readouterr().out
+    assert int(resumed.step) == 60
+    assert_same_state(whole, resumed)

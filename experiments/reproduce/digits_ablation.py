@@ -44,6 +44,7 @@ ROWS: dict[str, list[str]] = {
     "default+augment": ["--augment=translation,cutout"],
     "default+translation": ["--augment=translation"],  # cutout erases strokes a digit's class depends on
     "default+spectral": ["--d_norm=spectral"],
+    "default+lr_decay": ["--lr_decay=linear"],  # SNGAN's and Mimicry's linear decay to 0
     "default@f48": ["--features=48"],  # 2.25x the FLOPs: what more capacity buys, outside the budget
     "sngan": ["--preset=sngan", "--dataset=digits", "--resolution=32"],
 }
