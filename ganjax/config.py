@@ -196,9 +196,10 @@ PRESETS: dict[str, dict] = {
                           gp_weight=10.0, n_critic=5, d_norm="layer", ema=0.0),
     # SNGAN (Miyato et al. 2018; the CIFAR-10 setting of Mimicry and StudioGAN): hinge loss, the
     # ResNet G and D with spectral norm in D, Adam 2e-4 betas (0, 0.9), 5 D steps per G step, and
-    # G's EMA as those reimplementations report (0.9999 for their 100k-step runs).
+    # G's EMA as those reimplementations report (0.9999 for their 100k-step runs); both rates fall
+    # linearly to 0 over the run, as in the authors' Chainer code and Mimicry's SNGAN.
     "sngan": dict(loss="hinge", arch="resnet", d_norm="spectral", batch_size=64, optimizer="adam", lr=2e-4,
-                  beta1=0.0, beta2=0.9, n_critic=5, z_dim=128, ema=0.9999),
+                  beta1=0.0, beta2=0.9, n_critic=5, z_dim=128, ema=0.9999, lr_decay="linear"),
     # gp_weight 0.1 for toys, as in the WGAN-GP authors' toy script: lambda 10 (the images' value)
     # holds the critic's gradient norm to 1 where the modes are 0.01 wide and collapses G to one mode.
     "toy": dict(arch="mlp", dataset="toy:ring8", batch_size=256, mlp_width=512, mlp_depth=3, z_dim=2,

@@ -125,8 +125,12 @@ def grids(results: dict, workdir: str, path: str) -> None:
     from PIL import Image
 
     names = [name for name in results if os.path.exists(grid_path(name, results[name][0]["seed"]))]
-    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3.3))
-    for ax, name in zip(np.atleast_1d(axes), names):
+    cols = min(5, len(names))  # rows of at most 5 grids stay readable
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
         ax.imshow(Image.open(grid_path(name, results[name][0]["seed"])), cmap="gray")
         fd = np.mean([r["fd"] for r in results[name]])
         ax.set_title(f"{name}\nFD {fd:.1f}", fontsize=9)

@@ -45,6 +45,8 @@ SETTINGS = {  # a 5,000-step CPU budget: learning rates above the papers' 100,00
     # R1 gamma 0.01: on grid25 (seed 0, 5,000 steps) 0.003 / 0.01 / 0.03 / 0.1 gave 76 / 81 / 78 / 60 %
     # high-quality samples, all 25 modes; without the EMA 0.01 gave 46 %
     "gan+ema+r1": dict(GAN, ema=0.999, r1=0.01),
+    # and both learning rates decayed linearly to 0 over the run (--lr_decay=linear)
+    "gan+ema+r1+decay": dict(GAN, ema=0.999, r1=0.01, lr_decay="linear"),
     "hinge+spectral+ema": dict(GAN, loss="hinge", d_norm="spectral", ema=0.999),
 }
 
