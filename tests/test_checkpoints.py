@@ -22,7 +22,8 @@ from ganjax.training import train
 from tests.conftest import small_config, wait_for_training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY = dict(dataset="toy:ring8", toy_size=100, batch_size=8, mlp_width=16, mlp_depth=2, z_dim=2, chunk_size=4, lr=1e-4)
+TOY = dict(dataset="toy:ring8", toy_size=100, batch_size=8, mlp_width=16, mlp_depth=2, z_dim=2, chunk_size=4, lr=1e-4,
+           lr_decay="none")  # constant: runs here stop and resume at other lengths
 
 
 def restore_latest(workdir):

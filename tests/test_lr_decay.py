@@ -22,7 +22,7 @@ from tests.test_checkpoints import assert_same_state
 def test_linear_factor_falls_from_one_to_zero_at_the_last_step():
     scale = lr_scale(small_config(lr_decay="linear"), total_steps=40)
     np.testing.assert_allclose([scale(0), scale(10), scale(30), scale(40), scale(55)], [1.0, 0.75, 0.25, 0.0, 0.0])
-    assert lr_scale(small_config(), total_steps=40) is None  # constant: no factor at all
+    assert lr_scale(small_config(lr_decay="none"), total_steps=40) is None  # constant: no factor at all
     np.testing.assert_allclose(lr_scale(small_config(lr_decay="linear", steps=40), None)(10), 0.75)  # --steps
     with pytest.raises(ValueError, match="total steps"):  # epochs count steps only with the data
         lr_scale(small_config(lr_decay="linear"), total_steps=None)
@@ -50,6 +50,7 @@ def test_a_decayed_step_is_a_step_at_the_decayed_learning_rate(optimizer):
     real = jax.random.uniform(jax.random.PRNGKey(99), (8,) + spec.data_shape, minval=-1, maxval=1)
     after_decayed, _ = jax.jit(functools.partial(train_step, spec))(state, real)
     quarter = resolve(dataclasses.replace(decayed, lr=5e-4, lr_g=None, lr_d=None, lr_decay="none"))
+    assert make_spec(quarter).lr_scale is None
     after_quarter, _ = jax.jit(functools.partial(train_step, make_spec(quarter)))(state, real)
     for net in ("g", "d"):
         moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(),

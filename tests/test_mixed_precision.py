@@ -27,7 +27,7 @@ CASES = {
 
 def one_step(dtype: str, settings: dict):
     """(state before, state after, metrics, D gradient, G gradient) of one train_step under SGD."""
-    config = resolve(Config(dtype=dtype, **settings))
+    config = resolve(Config(dtype=dtype, lr_decay="none", **settings))
     gan = dataclasses.replace(make_spec(config), g_tx=optax.sgd(LR), d_tx=optax.sgd(LR))
     state = create_state(gan, 0)
     real = jax.random.uniform(jax.random.PRNGKey(1), (config.batch_size,) + gan.data_shape, minval=-1, maxval=1)
@@ -63,7 +63,7 @@ def test_bfloat16_step_follows_float32(case):
 
 def test_bfloat16_models_return_float32():
     for settings in CASES.values():
-        gan = make_spec(resolve(Config(dtype="bfloat16", **settings)))
+        gan = make_spec(resolve(Config(dtype="bfloat16", lr_decay="none", **settings)))
         state = create_state(gan, 0)
         z = jnp.ones((2, gan.z_dim))
         variables = {"params": state.g.params, **state.g.model_state}

@@ -30,6 +30,7 @@ from ganjax.data import epoch_permutation, load_dataset  # noqa: E402
 from ganjax.parallel import Placement  # noqa: E402
 from ganjax.state import create_state, make_spec  # noqa: E402
 from ganjax.steps import train_chunk  # noqa: E402
+from experiments.bench.bench_steps import NOMINAL_TOTAL  # noqa: E402
 
 
 def measure(n_devices: int, batch: int, args) -> dict:
@@ -37,7 +38,7 @@ def measure(n_devices: int, batch: int, args) -> dict:
     config = resolve(Config(dataset="digits", resolution=args.resolution, features=args.features,
                             batch_size=batch, chunk_size=args.chunk_size))
     placement = Placement(tuple(jax.local_devices()[:n_devices]), n_devices)
-    gan = make_spec(config, placement.axis_name)
+    gan = make_spec(config, placement.axis_name, total_steps=NOMINAL_TOTAL)
     data = load_dataset(config).array
     state = placement.replicate(create_state(gan, 0))
     device_data = placement.replicate(data)

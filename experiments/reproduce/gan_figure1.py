@@ -50,7 +50,7 @@ def main():
     stages = [int(s) for s in args.stages.split(",")]
 
     config = resolve(Config(loss="gan", dataset="toy:1d", arch="mlp", z_dim=1, mlp_width=32, mlp_depth=2,
-                            batch_size=256, lr=1e-3, beta1=0.5, beta2=0.999, seed=args.seed, chunk_size=50,
+                            batch_size=256, lr=1e-3, lr_decay="none", beta1=0.5, beta2=0.999, seed=args.seed, chunk_size=50,
                             workdir=args.workdir, ckpt_every=0, sample_every=1000))
     gan = make_spec(config)
     xs = np.linspace(-1.0, 5.0, 121, dtype=np.float32)

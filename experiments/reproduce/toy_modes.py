@@ -34,7 +34,8 @@ from ganjax.evaluation import sample_metrics
 from ganjax.state import make_spec
 from ganjax.training import train
 COMMON = dict(arch="mlp", z_dim=2, mlp_width=256, mlp_depth=3, batch_size=256, chunk_size=500,
-              sample_every=10_000, eval_every=0, tensorboard=False, ckpt_every=0, ckpt_epochs=0)
+              sample_every=10_000, eval_every=0, tensorboard=False, ckpt_every=0, ckpt_epochs=0,
+              lr_decay="none")  # constant rates unless a setting decays them
 GAN = dict(loss="gan", optimizer="adam", lr=1e-3, beta1=0.5, beta2=0.9, n_critic=1)
 SETTINGS = {  # a 5,000-step CPU budget: learning rates above the papers' 100,000-step settings
     "gan": dict(GAN, ema=0.0),
