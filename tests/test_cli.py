@@ -76,6 +76,16 @@ def test_flags_override_the_preset_and_auto_values_follow_the_loss():
     assert (c.arch, c.d_norm) == ("mlp", "none")
 
 
+def test_the_default_command_is_the_digits_preset_and_the_homework_keeps_its_constant_rate():
+    """README's promise: no flags = --preset=digits (the best digits found); the homework's loop is
+    one flag away, with its constant Adam 1e-4 and no EMA."""
+    assert parse_config([]) == parse_config(["--preset=digits"])
+    assert parse_config(["--preset=digits", "--lr=1e-3"]).lr == 1e-3  # flags still override it
+    for preset in ("hw6-gan", "hw6-wgan", "hw6-wgan-gp"):
+        c = parse_config([f"--preset={preset}"])
+        assert (c.lr, c.lr_decay, c.ema) == (1e-4, "none", 0.0)
+
+
 def test_batch_larger_than_dataset_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="larger than the dataset"):
         from ganjax.training import train
