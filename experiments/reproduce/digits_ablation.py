@@ -29,23 +29,31 @@ from ganjax.summaries import read_log
 from ganjax.train import parse_args
 from ganjax.training import train
 
-# The homework's config is the baseline (the default run before EMA: Adam 1e-4, no EMA); each
-# technique is added to it alone, then the default run (EMA and Adam 1e-3) and additions to it.
-BASE = ["--ema=0", "--lr=1e-4"]
+# The homework's config is the baseline (the default run before EMA: Adam 1e-4 constant, no EMA);
+# each technique is added to it alone. Then the default run before the decay (EMA, Adam 1e-3
+# constant: CONST) and additions to it, and the default run (EMA, Adam 2e-3 decayed linearly to 0)
+# and additions to it. Each row names every flag that differs from today's defaults.
+BASE = ["--ema=0", "--lr=1e-4", "--lr_decay=none"]
+CONST = ["--lr=1e-3", "--lr_decay=none"]
 ROWS: dict[str, list[str]] = {
     "baseline": BASE,
-    "+ema": ["--ema=0.999", "--lr=1e-4"],
-    "+lr5e-4": ["--ema=0", "--lr=5e-4"],
+    "+ema": ["--ema=0.999", "--lr=1e-4", "--lr_decay=none"],
+    "+lr5e-4": ["--ema=0", "--lr=5e-4", "--lr_decay=none"],
     "+augment": BASE + ["--augment=translation,cutout"],
     "+spectral": BASE + ["--d_norm=spectral"],
     "+r1": BASE + ["--d_norm=none", "--r1=1"],
-    "default@lr5e-4": ["--lr=5e-4"],  # the default before lr 1e-3
+    "ema@lr5e-4": ["--lr=5e-4", "--lr_decay=none"],  # the default before lr 1e-3
+    "ema@lr1e-3": CONST,  # the default before the decay
+    "ema@lr1e-3+augment": CONST + ["--augment=translation,cutout"],
+    "ema@lr1e-3+translation": CONST + ["--augment=translation"],  # cutout erases strokes a digit's class depends on
+    "ema@lr1e-3+spectral": CONST + ["--d_norm=spectral"],
+    "ema@lr1e-3@f48": CONST + ["--features=48"],  # 2.25x the FLOPs: what more capacity buys, outside the budget
+    "decay@lr1e-3": ["--lr=1e-3"],  # the decay at the constant default's rate
+    "decay@lr3e-3": ["--lr=3e-3"],
     "default": [],
     "default+augment": ["--augment=translation,cutout"],
-    "default+translation": ["--augment=translation"],  # cutout erases strokes a digit's class depends on
     "default+spectral": ["--d_norm=spectral"],
-    "default+lr_decay": ["--lr_decay=linear"],  # SNGAN's and Mimicry's linear decay to 0
-    "default@f48": ["--features=48"],  # 2.25x the FLOPs: what more capacity buys, outside the budget
+    "default+r1": ["--d_norm=none", "--r1=1"],
     "sngan": ["--preset=sngan", "--dataset=digits", "--resolution=32"],
 }
 
