@@ -101,7 +101,10 @@ def summarize(name: str, flags: list[str], seed: int, workdir: str, wall: float)
 
 
 def table(results: dict) -> str:
-    lines = ["| row | flags | epochs | FD (mean ± std) | seeds | confident > 0.9 | class share min-max | worst later FD / final | training wall (s) | CPU |",
+    """One line per row: FD, confident share and wall time are means over the seeds; the class
+    shares are the smallest and largest of any seed, and the later-FD ratio is the worst seed's, as
+    the targets of a clean default run hold for every seed."""
+    lines = ["| row | flags | epochs | FD (mean ± std) | seeds | confident > 0.9 | class share (any seed) | worst later FD / final (worst seed) | training wall (s) | CPU |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, runs in results.items():
         fd = np.array([r["fd"] for r in runs])
@@ -109,8 +112,9 @@ def table(results: dict) -> str:
         mean = lambda k: np.mean([r[k] for r in runs])
         epochs = "/".join(sorted({str(r["fd_curve"][-1][0]) for r in runs}))  # rows from before a default change differ
         lines.append(f"| {name} | `{' '.join(runs[0]['flags']) or '(defaults)'}` | {epochs} | {fd.mean():.1f}{std} | {len(fd)} | "
-                     f"{100 * mean('confident'):.0f} % | {100 * mean('class_min'):.1f}-{100 * mean('class_max'):.1f} % | "
-                     f"{mean('worst_later_over_final'):.2f} | {mean('train_wall_s'):.0f} | "
+                     f"{100 * mean('confident'):.0f} % | {100 * min(r['class_min'] for r in runs):.1f}-"
+                     f"{100 * max(r['class_max'] for r in runs):.1f} % | "
+                     f"{max(r['worst_later_over_final'] for r in runs):.2f} | {mean('train_wall_s'):.0f} | "
                      f"{'; '.join(sorted({r.get('cpu', 'not recorded') for r in runs}))} |")
     return "\n".join(lines)
 
