@@ -178,8 +178,9 @@ def test_step_that_does_not_exist(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Stops: signals and kill -9, in a subprocess
 
+# constant rates: the stopped run is resumed to another length than it started with
 SLOW_TOY = ["--dataset=toy:ring8", "--toy_size=1000", "--batch_size=8", "--mlp_width=64", "--z_dim=2",
-            "--chunk_size=5", "--steps=100000", "--ckpt_every=0", "--ckpt_epochs=0"]
+            "--chunk_size=5", "--steps=100000", "--ckpt_every=0", "--ckpt_epochs=0", "--lr_decay=none"]
 
 
 def start(workdir, *extra):

@@ -86,7 +86,7 @@ def test_config_rules():
 @pytest.mark.parametrize("loss", ["hinge", "wgan-gp"])
 def test_train_step(loss):
     config = resolve(Config(arch="resnet", loss=loss, features=2, z_dim=8, batch_size=4, seed=0))
-    spec = make_spec(config)
+    spec = make_spec(config, total_steps=10)  # the default rate decay needs the run's length
     state = create_state(spec, config.seed)
     real = jax.random.uniform(jax.random.PRNGKey(0), (4, 32, 32, 1), minval=-1, maxval=1)
     new_state, metrics = jax.jit(functools.partial(train_step, spec))(state, real)
