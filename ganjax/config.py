@@ -180,18 +180,22 @@ class Config:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 # Hyper-parameters of the homework's sample code (ML2022Spring HW6) and of the papers: DCGAN
-# (Radford et al. 2015), WGAN (Arjovsky et al. 2017), WGAN-GP (Gulrajani et al. 2017).
+# (Radford et al. 2015), WGAN (Arjovsky et al. 2017), WGAN-GP (Gulrajani et al. 2017); each keeps its
+# constant learning rate and no EMA, whatever the defaults.
 PRESETS: dict[str, dict] = {
     "hw6-gan": dict(loss="gan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
-                    optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch", ema=0.0, lr_decay="none"),
+                    optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch", ema=0.0,
+                    lr_decay="none"),
     "hw6-wgan": dict(loss="wgan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
-                     optimizer="rmsprop", lr=1e-4, n_critic=1, clip_value=0.01, d_norm="batch", ema=0.0, lr_decay="none"),
+                     optimizer="rmsprop", lr=1e-4, n_critic=1, clip_value=0.01, d_norm="batch", ema=0.0,
+                     lr_decay="none"),
     "hw6-wgan-gp": dict(loss="wgan-gp", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
                         optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, gp_weight=10.0,
                         d_norm="instance", ema=0.0, lr_decay="none"),
     "dcgan-paper": dict(loss="gan", arch="dcgan", batch_size=128, optimizer="adam", lr=2e-4, beta1=0.5,
                         beta2=0.999, n_critic=1, d_norm="batch", ema=0.0, lr_decay="none"),
-    "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5, ema=0.0, lr_decay="none"),
+    "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5, ema=0.0,
+                       lr_decay="none"),
     "wgan-gp-paper": dict(loss="wgan-gp", batch_size=64, optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9,
                           gp_weight=10.0, n_critic=5, d_norm="layer", ema=0.0, lr_decay="none"),
     # SNGAN (Miyato et al. 2018; the CIFAR-10 setting of Mimicry and StudioGAN): hinge loss, the

@@ -28,8 +28,8 @@ def test_linear_factor_falls_from_one_to_zero_at_the_last_step():
         lr_scale(small_config(lr_decay="linear"), total_steps=None)
 
 
-def _params_after(config, steps: int, total: int | None):
-    spec = make_spec(config, total_steps=total)
+def _state_after(spec, steps: int):
+    """The state of `spec` after `steps` train steps on random batches."""
     state = create_state(spec, 0)
     step = jax.jit(functools.partial(train_step, spec))
     for i in range(steps):
@@ -43,15 +43,15 @@ def test_a_decayed_step_is_a_step_at_the_decayed_learning_rate(optimizer):
     """Step 3 of a 4-step linear decay runs at lr / 4: from the same state after steps 0-2, the
     decayed run's step equals the constant run's step at lr / 4, for both networks."""
     decayed = small_config(optimizer=optimizer, lr=2e-3, lr_g=None, lr_d=None, lr_decay="linear")
-    decayed = resolve(decayed)
     spec = make_spec(decayed, total_steps=4)
-    state = _params_after(decayed, 3, total=4)
+    state = _state_after(spec, 3)
     assert int(state.step) == 3
     real = jax.random.uniform(jax.random.PRNGKey(99), (8,) + spec.data_shape, minval=-1, maxval=1)
     after_decayed, _ = jax.jit(functools.partial(train_step, spec))(state, real)
     quarter = resolve(dataclasses.replace(decayed, lr=5e-4, lr_g=None, lr_d=None, lr_decay="none"))
-    assert make_spec(quarter).lr_scale is None
-    after_quarter, _ = jax.jit(functools.partial(train_step, make_spec(quarter)))(state, real)
+    quarter_spec = make_spec(quarter)
+    assert quarter_spec.lr_scale is None
+    after_quarter, _ = jax.jit(functools.partial(train_step, quarter_spec))(state, real)
     for net in ("g", "d"):
         moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(),
                                              getattr(after_decayed, net).params, getattr(state, net).params))
@@ -63,9 +63,8 @@ def test_a_decayed_step_is_a_step_at_the_decayed_learning_rate(optimizer):
 
 def test_the_decay_ends_training_with_steps_of_zero():
     """After the last step of the schedule the factor is 0: a further step leaves the weights."""
-    config = resolve(small_config(lr_decay="linear"))
-    spec = make_spec(config, total_steps=2)
-    state = _params_after(config, 2, total=2)
+    spec = make_spec(small_config(lr_decay="linear"), total_steps=2)
+    state = _state_after(spec, 2)
     real = jax.random.uniform(jax.random.PRNGKey(7), (8,) + spec.data_shape, minval=-1, maxval=1)
     after, _ = jax.jit(functools.partial(train_step, spec))(state, real)
     for got, want in zip(jax.tree.leaves(after.g.params), jax.tree.leaves(state.g.params)):
