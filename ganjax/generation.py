@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ganjax import xla_options
 from ganjax.checkpoints import Checkpoints
 from ganjax.config import Config, config_from_saved, data_kind
 from ganjax.latent import balanced_labels, sample_labels, sample_z
@@ -154,7 +155,7 @@ class Generator(NamedTuple):
         return map_in_batches(self.from_z, (z, labels), batch_size, progress)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@xla_options.jit(static_argnums=0)
 def _apply(module, variables, z, labels=None):
     variables = {k: v for k, v in variables.items() if v}  # no empty collection
     return module.apply(variables, z, train=False, labels=labels)

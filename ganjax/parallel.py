@@ -23,6 +23,7 @@ import jax
 import numpy as np
 from jax import lax
 
+from ganjax import xla_options
 from ganjax.errors import UserError
 
 AXIS = "batch"  # the pmap axis: the global batch is split along it
@@ -123,12 +124,12 @@ class Placement:
         the state and `data` (the second argument) mapped over the device axis and the remaining
         arguments broadcast. One process compiles ahead of time; several compile on the first call
         (pmap's ahead-of-time executables do not convert host-local arrays)."""
-        donate = (0,) if donate_state else ()
+        donate, options = ((0,) if donate_state else ()), xla_options.default_options()
         if self.axis_name is None:
-            return jax.jit(fn, donate_argnums=donate).lower(*example_args).compile()
+            return jax.jit(fn, donate_argnums=donate).lower(*example_args).compile(options)
         in_axes = (0, 0) + (None,) * (len(example_args) - 2)
         mapped = jax.pmap(fn, AXIS, in_axes=in_axes, donate_argnums=donate, devices=self._pmap_devices())
-        return mapped.lower(*example_args).compile() if jax.process_count() == 1 else mapped
+        return mapped.lower(*example_args).compile(options) if jax.process_count() == 1 else mapped
 
     def _pmap_devices(self):
         """The run's devices in all processes (the first len(local_devices) of each process), process-major."""

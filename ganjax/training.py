@@ -32,7 +32,7 @@ from ganjax.data import Dataset, check_labels, load_dataset
 from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import EnvironmentFault, UserError
 from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics, inception_notice
-from ganjax import compile_cache, parallel
+from ganjax import compile_cache, parallel, xla_options
 from ganjax.latent import class_grid_inputs, sample_z
 from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
 from ganjax.steps import metric_periods, train_chunk
@@ -140,9 +140,9 @@ class Samples:
         else:
             self.z, self.labels = sample_z(sample_key, n, spec.z_dim), None
         self.title = f"{config.loss} on {config.dataset}"
-        self._generate = jax.jit(lambda variables, z, labels: spec.generator.apply(variables, z, train=False,
+        self._generate = xla_options.jit(lambda variables, z, labels: spec.generator.apply(variables, z, train=False,
                                                                                      labels=labels))
-        self._critic = jax.jit(lambda variables, x: spec.loss.d_output(
+        self._critic = xla_options.jit(lambda variables, x: spec.loss.d_output(
             spec.discriminator.apply(variables, x, train=False)))
 
     def generate(self, state: GANState, z=None, labels=None) -> np.ndarray:

@@ -8,12 +8,16 @@ ganjax.models.conv rewrites every strided and transposed convolution as one stri
 convolution (the sub-pixel phases of G, space-to-depth in D), whose forward, input gradient (Bx)
 and kernel gradient are each again a stride-1 convolution or matmuls. This bench asks whether
 that stride-1 core should itself be a matmul (issue: "convolutions as patch extraction plus one
-matmul"). Three forms of the same cross-correlation, each timed inside a jitted lax.scan of 10
-steps whose carry depends on the output (so XLA cannot hoist it), median of 5:
-  lax:  lax.conv_general_dilated (XLA CPU runs it with YNNPACK in jax 0.10);
-  mm:   im2col, the kh*kw shifted windows side by side, then one (N*Ho*Wo, kh*kw*Cin) x (kh*kw*Cin, Cout) dot;
-  rows: one dot per kernel column over the kh windows of that column, summed.
-The error column is the largest difference from lax (float32 summation order only).
+matmul"), and which of XLA CPU's two convolution kernels to use. Four forms of the same
+cross-correlation, each timed inside a jitted lax.scan of 10 steps whose carry depends on the
+output's maximum and one of its elements (so XLA cannot hoist the convolution, and must write its
+output out as in a training step: a plain sum or max of it lets XLA fuse the reduction into
+YNNPACK's convolution, a case no training step has), median of 5:
+  ynn:   lax.conv_general_dilated as jaxlib 0.10's XLA CPU runs it by default (a YNNPACK fusion);
+  xla:   the same with ganjax.xla_options (XLA's own Eigen convolution), what ganjax runs;
+  mm:    im2col, the kh*kw shifted windows side by side, then one (N*Ho*Wo, kh*kw*Cin) x (kh*kw*Cin, Cout) dot;
+  rows:  one dot per kernel column over the kh windows of that column, summed.
+The error column is the largest difference from xla (float32 summation order only).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ganjax import xla_options
 from ganjax.models.conv import _s1_conv_lax
 
 
@@ -59,7 +64,11 @@ def conv_rows(x, k, pads):
     return out.reshape(n, ho, wo, cout)
 
 
-FORMS = {"lax": _s1_conv_lax, "mm": conv_im2col, "rows": conv_rows}
+YNN_CONVOLUTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE,"
+                                                            "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
+# form: (function, compile options or None for ganjax's)
+FORMS = {"ynn": (_s1_conv_lax, YNN_CONVOLUTIONS), "xla": (_s1_conv_lax, None), "mm": (conv_im2col, None),
+         "rows": (conv_rows, None)}
 
 
 def shapes(n: int) -> list:
@@ -86,13 +95,14 @@ def shapes(n: int) -> list:
     ]
 
 
-def seconds_per_call(f, x, k, pads, length: int = 10, repeat: int = 5) -> float:
+def seconds_per_call(f, x, k, pads, options=None, length: int = 10, repeat: int = 5) -> float:
     def run(x, k):
         def body(c, _):
-            y = f(x + c, k, pads).sum()
+            y = f(x + c, k, pads)
+            y = jnp.max(y) + y[0, 0, 0, 0]
             return c + 1e-9 * y, y
         return lax.scan(body, jnp.zeros((), x.dtype), None, length=length)[1]
-    run = jax.jit(run)
+    run = jax.jit(run, compiler_options=xla_options.default_options() if options is None else options)
     run(x, k).block_until_ready()
     times = []
     for _ in range(repeat):
@@ -111,12 +121,12 @@ def main():
             continue
         x = jax.random.normal(jax.random.PRNGKey(0), xs)
         k = jax.random.normal(jax.random.PRNGKey(1), ks)
-        ref = _s1_conv_lax(x, k, pads)
+        ref = xla_options.jit(_s1_conv_lax, static_argnums=2)(x, k, pads)
         flops = 2 * ref.size * ks[0] * ks[1] * ks[2]
         cells = []
-        for form, f in FORMS.items():
+        for form, (f, options) in FORMS.items():
             err = float(jnp.abs(f(x, k, pads) - ref).max())
-            t = seconds_per_call(f, x, k, pads)
+            t = seconds_per_call(f, x, k, pads, options)
             cells.append(f"{form}: {t * 1e3:6.2f} ms {flops / t / 1e9:5.0f} GF/s (err {err:.1e})")
         print(f"{name:9s} " + "  ".join(cells), flush=True)
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from experiments.bench.bench_steps import chunk_args, make_state
 from experiments.bench.conv_phase_exact import phase_exact_in_models
+from ganjax import xla_options
 from ganjax.steps import train_chunk
 
 
@@ -41,7 +42,8 @@ def main():
         g = dataclasses.replace(gan, generator=gan.generator.clone(conv_impl=impl))
         tic = time.perf_counter()
         with phase_exact_in_models():  # G's ConvTranspose2d accepts conv_impl="phase_exact" while traced
-            compiled[impl] = jax.jit(functools.partial(train_chunk, g, a.chunk)).lower(state, *args).compile()
+            chunk = jax.jit(functools.partial(train_chunk, g, a.chunk)).lower(state, *args)
+            compiled[impl] = chunk.compile(xla_options.default_options())
         finals[impl] = jax.block_until_ready(compiled[impl](state, *args))[0]
         print(f"{impl}: compiled in {time.perf_counter() - tic:.1f} s", flush=True)
     times = {impl: [] for impl in compiled}

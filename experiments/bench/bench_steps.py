@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from ganjax.train import parse_args
 from ganjax.state import create_state, make_spec
+from ganjax import xla_options
 from ganjax.steps import train_chunk
 
 NOMINAL_TOTAL = 10 ** 6  # a learning-rate decay's length: its factor's value costs nothing to time
@@ -49,7 +50,8 @@ def prepare(flags: str, chunk: int):
     config, gan, state = make_state(flags)
     args = chunk_args(gan, chunk)
     tic = time.perf_counter()
-    compiled = jax.jit(functools.partial(train_chunk, gan, chunk), donate_argnums=0).lower(state, *args).compile()
+    compiled = jax.jit(functools.partial(train_chunk, gan, chunk), donate_argnums=0).lower(state, *args).compile(
+        xla_options.default_options())
     return config, gan, state, compiled, args, time.perf_counter() - tic
 
 

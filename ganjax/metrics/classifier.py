@@ -18,6 +18,7 @@ import numpy as np
 from flax import linen as nn
 from flax import serialization
 
+from ganjax import xla_options
 from ganjax.generation import map_in_batches
 
 WEIGHTS = Path(__file__).with_name("digit_classifier.msgpack")
@@ -76,7 +77,7 @@ def load_digit_classifier(path: str | Path = WEIGHTS) -> dict:
     return serialization.msgpack_restore(Path(path).read_bytes())
 
 
-@jax.jit
+@xla_options.jit
 def _apply(variables, x):
     features, logits = DigitClassifier().apply(variables, x)
     return features, jax.nn.softmax(logits)

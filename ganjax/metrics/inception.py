@@ -25,6 +25,8 @@ import numpy as np
 from flax import linen as nn
 from tqdm.auto import tqdm
 
+from ganjax import xla_options
+
 INPUT_SIZE = 299
 POOL3_DIM = 2048
 NUM_CLASSES = 1008
@@ -172,7 +174,7 @@ def variable_shapes() -> dict:
     return jax.eval_shape(FIDInceptionV3().init, jax.random.PRNGKey(0), x)
 
 
-@jax.jit
+@xla_options.jit
 def preprocess(images) -> jax.Array:
     """uint8 (N, H, W, 1 or 3) -> float32 (N, 299, 299, 3) in [-1, 1], as pytorch-fid: /255,
     bilinear resize with align_corners=False semantics (no antialiasing, also when shrinking),
@@ -183,7 +185,7 @@ def preprocess(images) -> jax.Array:
     return jnp.broadcast_to(x, x.shape[:3] + (3,)) if x.shape[3] == 1 else x
 
 
-@jax.jit
+@xla_options.jit
 def _network(variables, x):
     """(pool3, logits, logits without the fc bias): Salimans et al.'s Inception-Score code (and
     torch-fidelity's `logits_unbiased`) takes the softmax of pool3 times the fc weights only."""
