@@ -261,6 +261,7 @@ class Run:
     resumed: bool
     steps_per_epoch: int
     total: int  # D steps to reach
+    chunk_seconds: float = 0.0  # wall time spent in training chunks (the rest: compile, samples, evaluation, saves)
 
     def position(self, step: int) -> dict:
         """Where `step` is in the data (saved with each checkpoint)."""
@@ -366,8 +367,9 @@ def _train(config: Config, progress: bool, restart: bool, resume_step: int | Non
         train_loop(run, feed, progress, start_time)
     if parallel.is_main_process():
         plot_curves(run.log.path, os.path.join(run.workdir, "curves.png"), f"{config.loss} on {config.dataset}")
-    say(f"Finished {run.total} steps in {time.time() - start_time:.1f} s; "
-        f"checkpoint at step {run.total} in {run.checkpoints.directory}.")
+    seconds = time.time() - start_time
+    say(f"Finished {run.total} steps in {seconds:.1f} s ({100 * run.chunk_seconds / seconds:.1f} % of it in training "
+        f"steps); checkpoint at step {run.total} in {run.checkpoints.directory}.")
     return run.placement.unreplicate(run.state)
 
 
@@ -431,6 +433,7 @@ def train_chunk_and_log(run: Run, chunk_fn, feed, step: int, n: int, start_time:
     run.state, metrics = chunk_fn(run.state, *feed.chunk(epoch, step - epoch * run.steps_per_epoch, n), jnp.int32(n))
     metrics = jax.device_get(run.placement.unreplicate(metrics))
     seconds = time.time() - tic
+    run.chunk_seconds += seconds
     masks = step_masks(step, n, metric_periods(run.spec))
     check_finite(metrics, masks, step, divergence_hint(run.config))
     record = {"step": step + n, "epoch": epoch + 1, **summarize_chunk(metrics, masks), "steps_per_s": n / seconds,

@@ -1,0 +1,79 @@
+"""How much of a training run's wall time is spent outside its training steps.
+
+    python -m experiments.bench.run_overhead                       # the default run, 50 epochs
+    python -m experiments.bench.run_overhead --flags="--n_epoch=10" --out=""
+
+Runs `python -m ganjax.train FLAGS` in a fresh workdir (compile cache off, so the compile is
+counted as a first run pays it) and splits its time, from the run's own records:
+  process:  the process end to end (imports, data, state, compile, training, the last save);
+  loop:     from the start of training to its end, as the run's "Finished ... in X s" line says;
+  steps:    the training chunks (sum over metrics.jsonl's chunk records of steps / steps_per_s,
+            each chunk timed from its call until its metrics are on the host).
+Everything else (compile, sample grids, evaluations, checkpoints, TensorBoard) is `outside`.
+Appends one JSON line to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def chunk_seconds(metrics_path: str) -> float:
+    """Seconds in training chunks: each chunk record's steps / steps_per_s."""
+    total, previous = 0.0, 0
+    with open(metrics_path) as f:
+        for line in f:
+            record = json.loads(line)
+            if "steps_per_s" in record:
+                total += (record["step"] - previous) / record["steps_per_s"]
+                previous = record["step"]
+    return total
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--flags", default="", help="ganjax.train flags (default: none, the default run)")
+    p.add_argument("--out", default="experiments/results/run_overhead.jsonl", help="JSON lines file ('' : none)")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        command = [sys.executable, "-m", "ganjax.train", *shlex.split(a.flags), f"--workdir={workdir}",
+                   "--compile_cache=none"]
+        tic = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        process = time.perf_counter() - tic
+        if done.returncode:
+            sys.exit(f"the run failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+        loop = float(re.search(r"Finished \d+ steps in ([\d.]+) s", done.stdout + done.stderr).group(1))
+        steps = chunk_seconds(os.path.join(workdir, "metrics.jsonl"))
+    row = {"flags": a.flags or "(default)", "process_s": round(process, 1), "loop_s": round(loop, 1),
+           "steps_s": round(steps, 1), "outside_loop_pct": round(100 * (loop - steps) / loop, 2),
+           "outside_process_pct": round(100 * (process - steps) / process, 2), "cpu": cpu_name(),
+           "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(row))
+    print(f"{a.flags or '(default)'}: {process:.1f} s end to end, {loop:.1f} s from the start of training, "
+          f"{steps:.1f} s in training steps: {row['outside_loop_pct']:.1f} % of the training loop and "
+          f"{row['outside_process_pct']:.1f} % of the process outside them")
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
