@@ -2,12 +2,12 @@
 
 On CPU, jaxlib 0.10 hands each large convolution to YNNPACK as a fusion of its own
 (`LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`). Measured on a 2-core AMD EPYC (Zen 4, AVX-512),
-a YNNPACK convolution whose output is written out runs on one thread and takes 30 ms where XLA's
-own (Eigen) convolution takes 8 ms: D's 8x8x64 convolution at batch 256
-(`python -m experiments.bench.bench_conv_backend`). Only when XLA fuses the convolution with a
-reduction of its output does YNNPACK run it fast, and a training step never does that. So on CPU ganjax keeps
-YNNPACK for what it does well, dots and reductions, and gives convolutions back to XLA. The
-default run's step goes from 10.4 to 12.3 steps/s.
+a YNNPACK convolution whose output is written out runs on one thread, 3-5x slower than XLA's
+own (Eigen) convolution: D's 8x8x64 convolution at batch 256 takes 34 ms against 7.3 ms
+(`BATCH=256 python -m experiments.bench.bench_conv_matmul "D2 F 32"`). Only a convolution that
+XLA fuses with a reduction of its output runs fast in YNNPACK, and a training step has none.
+So on CPU ganjax keeps YNNPACK for what it does well, dots and reductions, and gives
+convolutions back to XLA: the default run's step goes from 10.4 to 12.3 steps/s.
 
 An XLA that does not know the option (an older or a newer jaxlib) compiles with its own
 defaults: `compiler_options` probes it once per backend. A user's own

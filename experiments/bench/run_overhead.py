@@ -2,9 +2,11 @@
 
     python -m experiments.bench.run_overhead                       # the default run, 50 epochs
     python -m experiments.bench.run_overhead --flags="--n_epoch=10" --out=""
+    python -m experiments.bench.run_overhead --flags="--compile_cache=/tmp/xla-cache"  # run twice: warm
 
-Runs `python -m ganjax.train FLAGS` in a fresh workdir (compile cache off, so the compile is
-counted as a first run pays it) and splits its time, from the run's own records:
+Runs `python -m ganjax.train FLAGS` in a fresh workdir (compile cache off unless FLAGS set
+--compile_cache, so the compile is counted as a first run pays it) and splits its time, from
+the run's own records:
   process:  the process end to end (imports, data, state, compile, training, the last save);
   loop:     from the start of training to its end, as the run's "Finished ... in X s" line says;
   steps:    the training chunks (sum over metrics.jsonl's chunk records of steps / steps_per_s,
@@ -53,8 +55,8 @@ def main():
     p.add_argument("--out", default="experiments/results/run_overhead.jsonl", help="JSON lines file ('' : none)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        command = [sys.executable, "-m", "ganjax.train", *shlex.split(a.flags), f"--workdir={workdir}",
-                   "--compile_cache=none"]
+        cache = [] if "--compile_cache" in a.flags else ["--compile_cache=none"]
+        command = [sys.executable, "-m", "ganjax.train", *shlex.split(a.flags), f"--workdir={workdir}", *cache]
         tic = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         process = time.perf_counter() - tic
