@@ -5,7 +5,8 @@ flax ``nn.ConvTranspose`` -- an lhs-dilated convolution -- pathologically slowly
 spatial sizes (512->256 channels, 4x4->8x8, k5 s2, batch 64: 6.4 s forward, versus 0.04 s
 in PyTorch). The CPU paths here rewrite every strided (transposed) convolution as ONE
 stride-1 convolution plus reshapes, so no lhs dilation appears in the forward pass or in
-any gradient. The stride-1 core carries hand-written VJPs (see ``_s1_conv``) because JAX's
+any gradient (with few output channels that stride-1 correlation is one matmul over the
+kernel's taps plus shifted adds, faster than XLA CPU's convolution there). The stride-1 core carries hand-written VJPs (see ``_s1_conv``) because JAX's
 own second-order derivative of a convolution (the WGAN-GP double backward) contains a
 kernel-gradient convolution that XLA CPU runs pathologically slowly too (measured: 14 s
 for the DCGAN D block 8x8x256 -> 4x4x512, batch 64; experiments/bench/bench_conv.py).
