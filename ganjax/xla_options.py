@@ -2,7 +2,7 @@
 
 On CPU, jaxlib 0.10 hands each large convolution to YNNPACK as a fusion of its own
 (`LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`). Measured on a 2-core AMD EPYC (Zen 4, AVX-512),
-a YNNPACK convolution whose output is written out runs on one thread, 3-5x slower than XLA's
+a YNNPACK convolution whose output is written out runs on one thread, 2-5x slower than XLA's
 own (Eigen) convolution: D's 8x8x64 convolution at batch 256 takes 34 ms against 7.3 ms
 (`BATCH=256 python -m experiments.bench.bench_conv_matmul "D2 F 32"`). Only a convolution that
 XLA fuses with a reduction of its output runs fast in YNNPACK, and a training step has none.
