@@ -142,7 +142,7 @@ class Config:
     beta2: float = _f(0.999, "Adam beta2.", "optim", resume=FREE, check=unit_interval)
     rmsprop_decay: float = _f(0.99, "RMSprop decay (PyTorch's alpha).", "optim", resume=FREE, check=unit_interval)
     batch_size: int = _f(64, "Batch size (real and fake images per step).", "optim", resume=STRUCTURAL, check=positive_int)
-    n_epoch: int = _f(50, "Epochs (passes over the dataset) to train (50: on the default digits, 3,900 steps, 6.5 min end to end on a 2-core AVX-512 CPU; with Adam 1e-3 constant, FD 4.3 ± 0.9 over seeds against 5.7 ± 0.2 at 30 epochs; experiments/reproduce/digits_ablation.py). With --lr_decay=linear the rate reaches 0 at the last epoch: raising n_epoch on a finished run resumes it at (1 - old/new) of the rate.", "optim", resume=FREE, check=positive_int)
+    n_epoch: int = _f(50, "Epochs (passes over the dataset) to train (50: on the default digits, 3,900 steps, about 5 min end to end on a 2-core AVX-512 CPU; with Adam 1e-3 constant, FD 4.3 ± 0.9 over seeds against 5.7 ± 0.2 at 30 epochs; experiments/reproduce/digits_ablation.py). With --lr_decay=linear the rate reaches 0 at the last epoch: raising n_epoch on a finished run resumes it at (1 - old/new) of the rate.", "optim", resume=FREE, check=positive_int)
     steps: typing.Optional[int] = _f(None, "Total D steps; overrides n_epoch when set.", "optim", resume=FREE, check=positive_int)
     n_critic: int = _f(1, "D steps per G step: G is updated when step % n_critic == 0.", "optim", resume=FREE, check=positive_int)
     clip_value: float = _f(0.01, "wgan: clip every critic weight to [-clip_value, clip_value] after each D update.", "optim", resume=FREE, check=finite_non_negative)

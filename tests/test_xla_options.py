@@ -13,9 +13,6 @@ from ganjax.steps import train_chunk
 from ganjax.state import create_state, make_spec
 from tests.conftest import small_config
 
-YNN_CONVOLUTION = "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"
-
-
 def _ynn_convolutions(hlo: str) -> int:
     """How many convolutions of an optimized HLO text sit in a YNNPACK fusion."""
     fused = [line for line in hlo.splitlines() if '"__ynn_fusion"' in line]

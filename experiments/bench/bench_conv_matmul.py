@@ -64,8 +64,9 @@ def conv_rows(x, k, pads):
     return out.reshape(n, ho, wo, cout)
 
 
-YNN_CONVOLUTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE,"
-                                                            "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"}
+# XLA's default: ganjax's CPU options plus YNNPACK's own convolution fusions
+YNN_CONVOLUTIONS = {name: value + ",LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"
+                    for name, value in xla_options.CPU_OPTIONS.items()}
 # form: (function, compile options or None for ganjax's)
 FORMS = {"ynn": (_s1_conv_lax, YNN_CONVOLUTIONS), "xla": (_s1_conv_lax, None), "mm": (conv_im2col, None),
          "rows": (conv_rows, None)}
