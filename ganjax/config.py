@@ -130,6 +130,7 @@ class Config:
     d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer, none, or spectral (no activation norm; every weight of D divided by its largest singular value, one power iteration per training pass: Miyato et al. 2018) (auto: none for mlp, spectral for resnet; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS, resume=STRUCTURAL)
     conditional: bool = _f(False, "Class-conditional GAN: G(z, y) and D(x, y) take the data's labels (digits, folder:PATH with one subfolder per class, tfds:NAME's label feature); the fakes of D's step take the real batch's labels, those of G's step are drawn by --label_dist (ganjax.models.conditioning).", "model", resume=STRUCTURAL)
     cond_d: str = _f("projection", "How a conditional D takes the label: projection (Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <embed(y), phi(x)>, any arch) or concat (one-hot label maps beside the image channels for dcgan, beside the flattened input for mlp).", "model", COND_D, resume=STRUCTURAL)
+    latent_codes: typing.Optional[int] = _f(None, "InfoGAN's categorical code (Chen et al. 2016): G(z, c) with c uniform over this many values, carried by z's first coordinate, and a head Q(c | x) on D's last features; G and Q both minimize Q's cross-entropy on G's samples, weighted --info_weight, so that G makes this many distinguishable kinds of sample without labels (ganjax.models.codes); 0: off (auto: 10 for the unconditional digits, InfoGAN's MNIST setting, where over seeds 0-2 it raised the share of confidently classified samples from 77-79 % to 90-95 % at FD 3.7 +- 0.4 instead of 5.2 +- 0.5: experiments/reproduce/digits_ablation.py; 0 elsewhere, and in the homework and paper presets).", "model", resume=STRUCTURAL, check=non_negative_int, legacy=0)
     label_dist: str = _f("uniform", "Labels of G's fakes in a conditional run: uniform over the classes, or data (the dataset's class frequencies).", "optim", LABEL_DISTS, resume=FREE)
     dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES, resume=FREE)
     # --- optimization ---
@@ -150,6 +151,7 @@ class Config:
     r1: float = _f(0.0, "Weight gamma of the R1 penalty gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder et al. 2018), with any loss; 0: off.", "optim", resume=FREE, check=finite_non_negative)
     r2: float = _f(0.0, "Weight gamma of the R2 penalty gamma/2 * E||grad_x D(G(z))||^2 on generated data (Mescheder et al. 2018); 0: off.", "optim", resume=FREE, check=finite_non_negative)
     reg_every: int = _f(1, "Lazy regularization (Karras et al. 2020, StyleGAN2): compute R1 and R2 every this many D steps, scaled by it.", "optim", resume=FREE, check=positive_int)
+    info_weight: float = _f(1.0, "--latent_codes: weight lambda of Q's cross-entropy in the losses of G and D (InfoGAN's lambda, 1 for discrete codes in Chen et al. 2016).", "optim", resume=FREE, check=finite_non_negative)
     augment: str = _f("none", "DiffAugment policy (Zhao et al. 2020): any comma-separated subset of color, translation, cutout, applied to the real and fake images D sees in its step and to the fakes of G's step; none: off.", "optim", resume=FREE, check=augment_policy)
     ema: float = _f(0.999, "Decay of the exponential moving average of G's weights and batch statistics, used for samples, evaluation and generation (0: off). Warmed up as min(ema, (1 + t) / (10 + t)) after t G updates.", "optim", resume=STRUCTURAL, check=unit_interval, legacy=0.0)
     # --- data ---
@@ -181,34 +183,35 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 # Hyper-parameters of the homework's sample code (ML2022Spring HW6) and of the papers: DCGAN
 # (Radford et al. 2015), WGAN (Arjovsky et al. 2017), WGAN-GP (Gulrajani et al. 2017); each keeps its
-# constant learning rate and no EMA, whatever the defaults.
+# constant learning rate, no EMA and no InfoGAN code, whatever the defaults.
 PRESETS: dict[str, dict] = {
     "hw6-gan": dict(loss="gan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
                     optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch", ema=0.0,
-                    lr_decay="none"),
+                    lr_decay="none", latent_codes=0),
     "hw6-wgan": dict(loss="wgan", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
                      optimizer="rmsprop", lr=1e-4, n_critic=1, clip_value=0.01, d_norm="batch", ema=0.0,
-                     lr_decay="none"),
+                     lr_decay="none", latent_codes=0),
     "hw6-wgan-gp": dict(loss="wgan-gp", arch="dcgan", resolution=64, features=64, z_dim=100, batch_size=64,
                         optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.999, n_critic=1, gp_weight=10.0,
-                        d_norm="instance", ema=0.0, lr_decay="none"),
+                        d_norm="instance", ema=0.0, lr_decay="none", latent_codes=0),
     "dcgan-paper": dict(loss="gan", arch="dcgan", batch_size=128, optimizer="adam", lr=2e-4, beta1=0.5,
-                        beta2=0.999, n_critic=1, d_norm="batch", ema=0.0, lr_decay="none"),
+                        beta2=0.999, n_critic=1, d_norm="batch", ema=0.0, lr_decay="none", latent_codes=0),
     "wgan-paper": dict(loss="wgan", batch_size=64, optimizer="rmsprop", lr=5e-5, clip_value=0.01, n_critic=5, ema=0.0,
-                       lr_decay="none"),
+                       lr_decay="none", latent_codes=0),
     "wgan-gp-paper": dict(loss="wgan-gp", batch_size=64, optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9,
-                          gp_weight=10.0, n_critic=5, d_norm="layer", ema=0.0, lr_decay="none"),
+                          gp_weight=10.0, n_critic=5, d_norm="layer", ema=0.0, lr_decay="none", latent_codes=0),
     # SNGAN (Miyato et al. 2018; the CIFAR-10 setting of Mimicry and StudioGAN): hinge loss, the
     # ResNet G and D with spectral norm in D, Adam 2e-4 betas (0, 0.9), 5 D steps per G step, and
     # G's EMA as those reimplementations report (0.9999 for their 100k-step runs); both rates fall
     # linearly to 0 over the run, as in the authors' Chainer code and Mimicry's SNGAN.
     "sngan": dict(loss="hinge", arch="resnet", d_norm="spectral", batch_size=64, optimizer="adam", lr=2e-4,
-                  beta1=0.0, beta2=0.9, n_critic=5, z_dim=128, ema=0.9999, lr_decay="linear"),
+                  beta1=0.0, beta2=0.9, n_critic=5, z_dim=128, ema=0.9999, lr_decay="linear",
+                  latent_codes=0),
     # The best digits found in the default run's budget (experiments/reproduce/digits_ablation.py), which
     # the defaults are; spelled out so that it stays this configuration whatever the defaults become.
     "digits": dict(dataset="digits", loss="gan", arch="dcgan", resolution=32, features=32, z_dim=100, batch_size=64,
                    optimizer="adam", lr=2e-3, lr_decay="linear", beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch",
-                   ema=0.999, n_epoch=50),
+                   ema=0.999, n_epoch=50, latent_codes=10, info_weight=1.0),
     # gp_weight 0.1 for toys, as in the WGAN-GP authors' toy script: lambda 10 (the images' value)
     # holds the critic's gradient norm to 1 where the modes are 0.01 wide and collapses G to one mode.
     "toy": dict(arch="mlp", dataset="toy:ring8", batch_size=256, mlp_width=512, mlp_depth=3, z_dim=2,
@@ -250,9 +253,13 @@ def fill_auto(c: Config) -> Config:
     optimizer = c.optimizer or ("rmsprop" if c.loss == "wgan" else "adam")
     lr = c.lr if c.lr is not None else (1e-4 if optimizer == "rmsprop" else 2e-3)
     channels = c.channels if c.channels is not None else default_channels(c.dataset)
+    latent_codes = c.latent_codes
+    if latent_codes is None:
+        latent_codes = 10 if c.dataset == "digits" and not c.conditional else 0
     workdir = c.workdir or f"runs/{c.loss}-{dataset_slug(c.dataset)}"
     return dataclasses.replace(c, arch=arch, features=features, d_norm=d_norm, optimizer=optimizer, lr=lr,
-                               lr_g=c.lr_g or lr, lr_d=c.lr_d or lr, channels=channels, workdir=workdir)
+                               lr_g=c.lr_g or lr, lr_d=c.lr_d or lr, channels=channels, latent_codes=latent_codes,
+                               workdir=workdir)
 
 
 def check_combination(c: Config) -> Config:
@@ -285,6 +292,15 @@ def check_combination(c: Config) -> Config:
         if c.cond_d == "concat" and c.arch == "resnet":
             raise UserError("--cond_d=concat is offered for --arch=dcgan and mlp; the resnet D takes the label by "
                             "--cond_d=projection")
+    if c.latent_codes:
+        if c.latent_codes < 2:
+            raise UserError(f"--latent_codes must be 0 (off) or at least 2 values, got {c.latent_codes}")
+        if c.conditional:
+            raise UserError("--latent_codes is InfoGAN's unsupervised code; a --conditional=true run has the labels "
+                            "instead: use one of them")
+        if c.z_dim < 2:
+            raise UserError(f"--latent_codes takes z's first coordinate for the code and needs --z_dim >= 2, "
+                            f"got {c.z_dim}")
     if c.arch == "mlp" and c.d_norm == "instance":
         raise UserError("--d_norm=instance normalizes over image positions, which an MLP does not have; "
                         "use --d_norm=layer, batch or none with --arch=mlp")

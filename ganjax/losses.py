@@ -69,6 +69,15 @@ def lsgan_g_loss(fake):
     return 0.5 * jnp.mean((fake - 1.0) ** 2)
 
 
+# --- InfoGAN's mutual-information term (Chen et al. 2016), beside any of the above ---
+
+def info_loss(code_logits, codes):
+    """Mean cross-entropy of Q(c | G(z, c)) for the codes G was given: -L_I(G, Q) + H(c), the
+    negative of InfoGAN's lower bound on I(c; G(z, c)) up to a constant (eq. 4); G and Q both
+    minimize it (ganjax.models.codes)."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(code_logits, codes))
+
+
 def identity(logits):
     return logits
 

@@ -71,6 +71,8 @@ class GANSpec:
     lr_scale: Callable | None  # D step count -> factor of both learning rates (--lr_decay); None: constant
     num_classes: int  # > 0: a conditional GAN over that many classes (batches are ganjax.data.Labeled); 0: none
     label_probs: tuple[float, ...] | None  # class probabilities of G's fakes (--label_dist=data); None: uniform
+    latent_codes: int  # > 0: InfoGAN's categorical code over that many values (ganjax.models.codes)
+    info_weight: float  # weight of Q's cross-entropy in both losses, with latent_codes
 
 
 def make_optimizer(config: Config, lr: float) -> optax.GradientTransformation:
@@ -118,7 +120,7 @@ def make_spec(config: Config, axis_name: str | None = None, class_counts: tuple[
                    d_constraint=d_constraint(config), z_dim=config.z_dim, batch_size=config.batch_size,
                    n_critic=config.n_critic, ema_decay=config.ema, augment=parse_policy(config.augment), data_shape=data_shape(config),
                    lr_scale=lr_scale(config, total_steps), axis_name=axis_name, num_classes=num_classes,
-                   label_probs=label_probs)
+                   label_probs=label_probs, latent_codes=config.latent_codes, info_weight=config.info_weight)
 
 
 def seed_keys(seed: int):

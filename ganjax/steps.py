@@ -43,6 +43,8 @@ from ganjax.augment import augment_with, random_words
 from ganjax.data import Labeled, decode
 from ganjax.ema import update_ema
 from ganjax.latent import sample_labels, sample_z
+from ganjax.losses import info_loss
+from ganjax.models import codes
 from ganjax.parallel import device_mean, device_slice
 from ganjax.regularizers import interpolation_weights
 from ganjax.state import GANSpec, GANState, NetState
@@ -57,6 +59,29 @@ def apply_net(module, params, model_state: dict, x, train: bool, labels=None):
         out, updates = module.apply(variables, x, train=True, labels=labels, mutable=list(model_state))
         return out, {**model_state, **updates}
     return module.apply(variables, x, train=train, labels=labels), model_state
+
+
+def apply_d(spec: GANSpec, params, model_state: dict, x, labels=None):
+    """D on a batch in training mode, as apply_net, returning (logits, code logits, updated model
+    state): the code logits are those of InfoGAN's head Q (spec.latent_codes > 0,
+    ganjax.models.codes), None without one."""
+    if not spec.latent_codes:
+        logits, model_state = apply_net(spec.discriminator, params, model_state, x, True, labels)
+        return logits, None, model_state
+    logits, updates = spec.discriminator.apply({"params": params, **model_state}, x, train=True, labels=labels,
+                                               mutable=[*model_state, codes.SOW_COLLECTION])
+    updates = dict(updates)
+    code_logits = codes.sown_code_logits(updates.pop(codes.SOW_COLLECTION))
+    return logits, code_logits, {**model_state, **updates}
+
+
+def info_term(spec: GANSpec, code_logits, z):
+    """(Q's cross-entropy on the codes that z carries, its weighted contribution to a loss);
+    (None, 0) for a run without InfoGAN's code."""
+    if code_logits is None:
+        return None, 0.0
+    value = info_loss(code_logits, codes.code_of(z, spec.latent_codes))
+    return value, spec.info_weight * value
 
 
 def split_batch(batch):
@@ -133,10 +158,12 @@ def d_step(spec: GANSpec, state: GANState, real):
 
     def loss_fn(d_params):
         real_logits, d_state = apply_net(spec.discriminator, d_params, state.d.model_state, real, True, labels)
-        fake_logits, d_state = apply_net(spec.discriminator, d_params, d_state, fake, True, labels)
+        fake_logits, code_logits, d_state = apply_d(spec, d_params, d_state, fake, labels)
         loss = spec.loss.d_loss(real_logits, fake_logits)
         critic = lambda x: apply_net(spec.discriminator, d_params, d_state, x, True, labels)[0]
         term_values = {}
+        term_values["info_D"], contribution = info_term(spec, code_logits, z)
+        loss = loss + contribution
         for term in spec.d_terms:
             term_values[term.name], contribution = evaluate_term(term, critic, real, fake, eps, state.step)
             loss = loss + contribution
@@ -152,6 +179,8 @@ def d_step(spec: GANSpec, state: GANState, real):
         "D_fake": jnp.mean(spec.loss.d_output(fake_logits)),
         "wasserstein": jnp.mean(real_logits) - jnp.mean(fake_logits),
     }}
+    if spec.latent_codes:
+        metrics["D"]["info_D"] = term_values["info_D"]
     for term in spec.d_terms:
         metrics.setdefault(_term_group(term), {})[term.name] = term_values[term.name]
     state = state.replace(g=state.g.replace(model_state=g_state), d=d, key=key)
@@ -171,17 +200,19 @@ def g_step(spec: GANSpec, state: GANState):
 
     def loss_fn(g_params):
         fake, g_state = apply_net(spec.generator, g_params, state.g.model_state, z, True, labels)
-        logits, d_state = apply_net(spec.discriminator, state.d.params, state.d.model_state,
-                                    augment(spec, aug_key, fake), True, labels)
-        return spec.loss.g_loss(logits), (g_state, d_state)
+        logits, code_logits, d_state = apply_d(spec, state.d.params, state.d.model_state,
+                                               augment(spec, aug_key, fake), labels)
+        info, contribution = info_term(spec, code_logits, z)
+        return spec.loss.g_loss(logits) + contribution, (g_state, d_state, info)
 
-    (loss, (g_state, d_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+    (loss, (g_state, d_state, info)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
     g = _update(spec, spec.g_tx, state.g, device_mean(grads, spec.axis_name), g_state, state.step)
     d = state.d.replace(model_state=d_state)
     g_ema = state.g_ema
     if spec.ema_decay:  # t = the G updates before this one (G updates on steps 0, n_critic, 2 n_critic, ...)
         g_ema = update_ema(g_ema, g.variables(), spec.ema_decay, state.step // spec.n_critic)
-    return state.replace(g=g, d=d, key=key, g_ema=g_ema), {"loss_G": device_mean(loss, spec.axis_name)}
+    metrics = {"loss_G": loss} if info is None else {"loss_G": loss, "info_G": info}
+    return state.replace(g=g, d=d, key=key, g_ema=g_ema), device_mean(metrics, spec.axis_name)
 
 
 def nan_like(shapes):

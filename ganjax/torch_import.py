@@ -83,7 +83,7 @@ def convert_generator(state: dict) -> tuple[Config, dict]:
                         f"Linear, then as many BatchNorm as ConvTranspose2d layers")
     config = resolve(Config(arch="dcgan", resolution=4 * 2 ** len(convs), channels=int(convs[-1].shape[1]),
                             features=int(convs[-1].shape[0]), z_dim=int(linear.shape[1]), dataset="digits",
-                            ema=0.0))  # a homework checkpoint holds one G, no average
+                            ema=0.0, latent_codes=0))  # a homework checkpoint holds one G, no average, no code
     as_f32 = lambda tree: {m: {k: np.asarray(v, np.float32) for k, v in d.items()} for m, d in tree.items()}
     return config, {"params": as_f32(params), "batch_stats": as_f32(stats)}
 

@@ -33,7 +33,7 @@ from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import EnvironmentFault, UserError
 from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics, inception_notice
 from ganjax import compile_cache, parallel, xla_options
-from ganjax.latent import class_grid_inputs, sample_z
+from ganjax.latent import class_grid_inputs, code_grid_z, sample_z
 from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
 from ganjax.steps import metric_periods, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped
@@ -127,7 +127,8 @@ def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int,
 class Samples:
     """Writes what G makes of a fixed z: a 10x10 grid for images, a plot over the data for toys.
     A conditional run's grid has one row per class (the first 10) of the same 10 fixed z, so a
-    column shows one style across classes; its TensorBoard tag names the rows' classes."""
+    column shows one style across classes; its TensorBoard tag names the rows' classes. A run with
+    InfoGAN's code has one row per code (the first 10) in the same way."""
 
     def __init__(self, spec: GANSpec, config: Config, dataset: Dataset, workdir: str):
         self.spec, self.dataset, self.dir = spec, dataset, os.path.join(workdir, "samples")
@@ -137,6 +138,9 @@ class Samples:
         if spec.num_classes:
             self.z, self.labels = class_grid_inputs(sample_key, spec.num_classes, spec.z_dim)
             self.tag = "samples (rows: " + ", ".join(dataset.class_names[:10]) + ")"
+        elif spec.latent_codes:
+            self.z, self.labels = code_grid_z(sample_key, spec.latent_codes, spec.z_dim), None
+            self.tag = f"samples (rows: latent codes 0 .. {min(spec.latent_codes, 10) - 1})"
         else:
             self.z, self.labels = sample_z(sample_key, n, spec.z_dim), None
         self.title = f"{config.loss} on {config.dataset}"

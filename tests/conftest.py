@@ -18,9 +18,10 @@ from ganjax.config import Config, resolve
 def small_config(**overrides) -> Config:
     """A DCGAN small enough for unit tests: 8x8 digits, width 8, batch 8; constant learning rates
     (a test that stops and resumes a run at another length keeps the same rates; the decay has
-    tests/test_lr_decay.py)."""
+    tests/test_lr_decay.py), and no InfoGAN code unless asked for (tests/test_codes.py, and the
+    resume and N-device tests of every technique at once)."""
     base = dict(dataset="digits", resolution=8, features=8, z_dim=8, batch_size=8, chunk_size=4, seed=0,
-                lr_decay="none")
+                lr_decay="none", latent_codes=0)
     base.update(overrides)
     return resolve(Config(**base))
 

@@ -50,9 +50,9 @@ def assert_same_state(a, b):
     (small_config, dict(loss="gan", n_critic=2)),
     (small_config, dict(loss="wgan-gp", n_critic=3)),
     (toy_config, dict(loss="wgan", n_critic=2)),     # 12 steps per epoch: the stop crosses epochs
-    # EMA (on by default), spectral norm's vectors, lazy R1 and DiffAugment's draws, all at once
+    # EMA (on by default), spectral norm's vectors, lazy R1, DiffAugment's draws and InfoGAN's code, all at once
     (small_config, dict(loss="hinge", d_norm="spectral", r1=1.0, reg_every=3, augment="color,translation,cutout",
-                        n_critic=2)),
+                        n_critic=2, latent_codes=3)),
 ], ids=["gan", "wgan-gp", "toy-wgan", "modern"])
 def test_stop_and_resume_is_bitwise_the_same_run(tmp_path, make, overrides):
     n = 30  # not a multiple of the chunk (4) nor of the epoch (12 toy steps, 625 digit steps)

@@ -39,6 +39,7 @@ def run_cli(*args, timeout=120):
     (["--arch=dcgan", "--dataset=toy:ring8"], "needs image data"),
     (["--resolution=48"], "power of two"),
     (["--dtype=float16"], "unknown --dtype=float16"),
+    (["--latent_codes=10", "--conditional=true"], "--latent_codes is InfoGAN's unsupervised code"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, words):
     result = run_cli(*args)

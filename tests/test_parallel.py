@@ -89,9 +89,9 @@ def test_batch_that_does_not_split_over_the_devices_is_one_line(tmp_path):
     # per-sample gradient penalty (global eps), n_critic; data streamed to each device's slice
     ("--loss=wgan-gp --n_critic=2", "--data_on_device=false"),
     # EMA, spectral norm's power iteration, lazy R1, DiffAugment's per-sample draws of the global batch,
-    # the learning-rate decay
+    # the learning-rate decay, InfoGAN's code
     ("--loss=hinge --d_norm=spectral --r1=1 --reg_every=2 --augment=color,translation,cutout --n_critic=2 "
-     "--lr_decay=linear", ""),
+     "--lr_decay=linear --latent_codes=3", ""),
 ], ids=["gan-batchnorm", "wgan-gp-streamed", "modern"])  # (weight clipping is elementwise: the same on every device)
 def test_eight_devices_follow_one_device(tmp_path, flags, eight_flags):
     one = launch(tmp_path / "1.npz", f"--steps=8 --devices=1 --workdir={tmp_path}/one {flags}")

@@ -36,7 +36,8 @@ def main():
     curves, table = {}, []
     for loss in args.losses.split(","):
         # the homework's settings, as before G's EMA and the default's Adam 5e-4
-        config = resolve(Config(loss=loss, n_epoch=args.epochs, eval_every=1, lr=1e-4, lr_decay="none", ema=0.0, workdir=os.path.join(args.workdir, loss)))
+        config = resolve(Config(loss=loss, n_epoch=args.epochs, eval_every=1, lr=1e-4, lr_decay="none", ema=0.0, latent_codes=0,
+                                workdir=os.path.join(args.workdir, loss)))
         train(config)  # scores every epoch into metrics.jsonl (ganjax.evaluation); a finished run is kept
         log = read_log(os.path.join(config.workdir, "metrics.jsonl"))
         curves[loss] = [r for r in log if "fd" in r]

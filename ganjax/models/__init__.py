@@ -29,17 +29,22 @@ def build_models(config: Config, axis_name: str | None = None, num_classes: int 
     """(generator, discriminator) modules for a resolved config. `axis_name`: the pmap axis over
     which batch norm averages its statistics when training on several devices (None: one device).
     `num_classes` > 0: the conditional models (config.conditional; ganjax.models.conditioning),
-    called with `labels=`; 0: the unconditional ones."""
+    called with `labels=`; 0: the unconditional ones. With config.latent_codes, G takes InfoGAN's
+    code from z and D has the code head (ganjax.models.codes)."""
     dtype = jnp.dtype(config.dtype)
-    k, cond = num_classes, config.cond_d
+    k, cond, codes = num_classes, config.cond_d, config.latent_codes
     if config.arch == "dcgan":
-        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name, dtype, num_classes=k),
+        return (DCGANGenerator(config.resolution, config.channels, config.features, axis_name, dtype, num_classes=k,
+                               latent_codes=codes),
                 DCGANDiscriminator(config.resolution, config.features, config.d_norm, axis_name, dtype,
-                                   num_classes=k, cond=cond))
+                                   num_classes=k, cond=cond, latent_codes=codes))
     if config.arch == "resnet":
-        return (ResNetGenerator(config.resolution, config.channels, config.features, axis_name, dtype, num_classes=k),
-                ResNetDiscriminator(config.resolution, config.features, config.d_norm, dtype, num_classes=k))
+        return (ResNetGenerator(config.resolution, config.channels, config.features, axis_name, dtype, num_classes=k,
+                                latent_codes=codes),
+                ResNetDiscriminator(config.resolution, config.features, config.d_norm, dtype, num_classes=k,
+                                    latent_codes=codes))
     output = "tanh" if data_kind(config.dataset) == "image" else None
-    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output, dtype, num_classes=k),
+    return (MLPGenerator(data_shape(config), config.mlp_width, config.mlp_depth, output, dtype, num_classes=k,
+                         latent_codes=codes),
             MLPDiscriminator(config.mlp_width, config.mlp_depth, config.d_norm, axis_name, dtype, num_classes=k,
-                             cond=cond))
+                             cond=cond, latent_codes=codes))

@@ -38,12 +38,12 @@ EMBED_INIT = nn.initializers.normal(1.0)  # the scale of z ~ N(0, I)
 LABEL_EMBED_DIM = 10
 
 
-def concat_embedding(z, labels, num_classes: int, dim: int = LABEL_EMBED_DIM):
+def concat_embedding(z, labels, num_classes: int, dim: int = LABEL_EMBED_DIM, name: str = "label_embedding"):
     """[z, embed(labels)] (n, z_dim + dim) for a conditional G (call inside a compact module);
-    z itself when num_classes == 0."""
+    z itself when num_classes == 0. (InfoGAN's code enters G the same way: ganjax.models.codes.)"""
     if not num_classes:
         return z
-    embedding = nn.Embed(num_classes, dim, embedding_init=EMBED_INIT, name="label_embedding")(labels)
+    embedding = nn.Embed(num_classes, dim, embedding_init=EMBED_INIT, name=name)(labels)
     return jnp.concatenate([z, embedding.astype(z.dtype)], axis=-1)
 
 

@@ -12,7 +12,8 @@ The number of blocks follows from the resolution: log2(resolution) - 2 resamplin
 Conditional (`num_classes` > 0, labels passed to the call; ganjax.models.conditioning): G's input
 is z concatenated with a learned label embedding; D adds the projection <embed(y), phi(x)> of its
 last 4x4 features (Miyato & Koyama 2018), or with `cond="concat"` takes the one-hot label as extra
-input channels.
+input channels. With InfoGAN's code (`latent_codes` > 0, ganjax.models.codes) G takes the code that
+z carries, and D's last 4x4 features also feed the code head Q.
 
 Init: conv weights N(0, 0.02), norm scales N(1, 0.02); the Linear and D's conv biases keep
 PyTorch's default init, since the homework's weights_init only touches Conv and BatchNorm weights.
@@ -25,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ganjax.models.codes import code_head, code_input
 from ganjax.models.conditioning import concat_embedding, concat_label_maps, projection
 from ganjax.models.conv import Conv2d, ConvTranspose2d
 from ganjax.models.norms import make_norm
@@ -54,13 +56,14 @@ class DCGANGenerator(nn.Module):
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: the sub-pixel form on CPU, lax's conv elsewhere
     num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
+    latent_codes: int = 0  # > 0: InfoGAN's categorical code, carried by z (ganjax.models.codes)
 
     @nn.compact
     def __call__(self, z, train: bool = True, labels=None):
         n = num_blocks(self.resolution)
         width = self.features * 2 ** (n - 1)
         x = nn.Dense(width * 4 * 4, use_bias=False, kernel_init=torch_linear_init, dtype=self.dtype)(
-            concat_embedding(z, labels, self.num_classes))
+            concat_embedding(code_input(z, self.latent_codes), labels, self.num_classes))
         x = nn.relu(make_norm("batch", train, self.axis_name, self.dtype)(x))
         # PyTorch views the Linear output as (C, 4, 4); keep that order so weights map one to one.
         x = x.reshape(z.shape[0], width, 4, 4).transpose(0, 2, 3, 1)
@@ -83,6 +86,7 @@ class DCGANDiscriminator(nn.Module):
     conv_impl: str = "auto"  # ganjax.models.conv: space-to-depth on CPU, lax's strided conv elsewhere
     num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
     cond: str = "projection"  # or "concat": how a conditional D takes the label
+    latent_codes: int = 0  # > 0: InfoGAN's head Q(c | x) on the last features (ganjax.models.codes)
 
     @nn.compact
     def __call__(self, x, train: bool = True, labels=None):
@@ -101,6 +105,7 @@ class DCGANDiscriminator(nn.Module):
             x = conv(width, 2, 1, x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
         out = conv(1, 1, 0, x).reshape(x.shape[0]).astype(jnp.float32)
+        code_head(x, self.latent_codes)
         if self.num_classes and self.cond == "projection":
             out = out + projection(x, labels, self.num_classes)
         return out

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from flax import linen as nn
 import jax.numpy as jnp
 
+from ganjax.models.codes import code_head, code_input
 from ganjax.models.conditioning import concat_embedding, concat_one_hot, projection
 from ganjax.models.norms import make_norm
 from ganjax.models.spectral import weight_wrapper
@@ -23,10 +24,11 @@ class MLPGenerator(nn.Module):
     output: Optional[str] = None  # "tanh" for images in [-1, 1], None for unbounded toy data
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
+    latent_codes: int = 0  # > 0: InfoGAN's categorical code, carried by z (ganjax.models.codes)
 
     @nn.compact
     def __call__(self, z, train: bool = True, labels=None):
-        x = concat_embedding(z, labels, self.num_classes)
+        x = concat_embedding(code_input(z, self.latent_codes), labels, self.num_classes)
         for _ in range(self.depth):
             x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(x))
         x = nn.Dense(math.prod(self.data_shape), dtype=self.dtype)(x).astype(jnp.float32)
@@ -43,6 +45,7 @@ class MLPDiscriminator(nn.Module):
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     num_classes: int = 0  # > 0: conditional on `labels` (ganjax.models.conditioning)
     cond: str = "projection"  # or "concat": how a conditional D takes the label
+    latent_codes: int = 0  # > 0: InfoGAN's head Q(c | x) on the last hidden layer (ganjax.models.codes)
 
     @nn.compact
     def __call__(self, x, train: bool = True, labels=None):
@@ -54,6 +57,7 @@ class MLPDiscriminator(nn.Module):
             x = wrap(nn.Dense(self.width, dtype=self.dtype))(x)
             x = nn.leaky_relu(make_norm(self.norm, train, self.axis_name, self.dtype)(x), 0.2)
         out = wrap(nn.Dense(1, dtype=self.dtype))(x).reshape(x.shape[0]).astype(jnp.float32)
+        code_head(x, self.latent_codes)
         if self.num_classes and self.cond == "projection":
             out = out + projection(x, labels, self.num_classes)
         return out

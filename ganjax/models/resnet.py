@@ -39,6 +39,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ganjax.models.codes import code_head, code_input
 from ganjax.models.conditioning import ConditionalBatchNorm, projection
 from ganjax.models.conv import Conv2d
 from ganjax.models.norms import make_norm
@@ -136,6 +137,7 @@ class ResNetGenerator(nn.Module):
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: the stride-1 core on CPU, lax's conv elsewhere
     num_classes: int = 0  # > 0: conditional batch norm on `labels` (ganjax.models.conditioning)
+    latent_codes: int = 0  # > 0: InfoGAN's categorical code, carried by z (ganjax.models.codes)
 
     @nn.compact
     def __call__(self, z, train: bool = True, labels=None):
@@ -145,7 +147,7 @@ class ResNetGenerator(nn.Module):
                                              labels=labels)
         else:
             norm = lambda: make_norm("batch", train, self.axis_name, self.dtype, scale_init=nn.initializers.ones)
-        x = nn.Dense(4 * 4 * widths[0], kernel_init=xavier(1.0), dtype=self.dtype)(z)
+        x = nn.Dense(4 * 4 * widths[0], kernel_init=xavier(1.0), dtype=self.dtype)(code_input(z, self.latent_codes))
         x = x.reshape(z.shape[0], 4, 4, widths[0])
         for width in widths[1:]:
             x = GBlock(width, norm, self.conv_impl)(x)
@@ -160,6 +162,7 @@ class ResNetDiscriminator(nn.Module):
     dtype: Any = jnp.float32  # compute dtype (ganjax.models: mixed precision); params stay float32
     conv_impl: str = "auto"  # ganjax.models.conv: the stride-1 core on CPU, lax's conv elsewhere
     num_classes: int = 0  # > 0: projection of `labels` (ganjax.models.conditioning)
+    latent_codes: int = 0  # > 0: InfoGAN's head Q(c | x) on the pooled features (ganjax.models.codes)
 
     @nn.compact
     def __call__(self, x, train: bool = True, labels=None):
@@ -171,6 +174,7 @@ class ResNetDiscriminator(nn.Module):
         x = jnp.sum(nn.relu(x), axis=(1, 2), dtype=jnp.float32)  # global sum pooling
         out = weight_wrapper(self.norm, train)(nn.Dense(1, kernel_init=xavier(1.0), dtype=self.dtype))(x)
         out = out.reshape(x.shape[0]).astype(jnp.float32)
+        code_head(x, self.latent_codes)
         if self.num_classes:
             out = out + projection(x, labels, self.num_classes)
         return out
