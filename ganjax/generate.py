@@ -12,7 +12,8 @@ training data are not needed.
 A conditional run's generator draws the classes given by `--class=K` or `--class=NAME`
 (repeatable, or a comma list; in turn, as evenly as N allows), or without --class classes drawn
 uniformly; the file names carry the class (`1_7.jpg`), or `--per_class_dirs` writes
-`OUT/<class>/1.jpg ...`.
+`OUT/<class>/1.jpg ...`. A generator with InfoGAN's code (--latent_codes) draws the codes given by
+`--code=K` (repeatable, or a comma list; in turn), or without --code the codes that z carries.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--class", dest="classes", action="append", default=[], metavar="K|NAME",
                    help="Conditional runs: draw only this class, by index or name (repeatable, or a comma list); "
                         "several are drawn in turn. Default: classes drawn uniformly.")
+    p.add_argument("--code", dest="codes", action="append", default=[], metavar="K",
+                   help="Runs with InfoGAN's code (--latent_codes): draw only this code (repeatable, or a comma "
+                        "list); several are drawn in turn. Default: the code each z carries (uniform).")
     p.add_argument("--per_class_dirs", action="store_true",
                    help="Conditional runs: write OUT/<class>/1.jpg ... instead of OUT/1_<class>.jpg ...")
     args = p.parse_args(argv)
@@ -68,7 +72,34 @@ def parse_args(argv: list[str] | None):
         raise UserError("--n and --rows must be positive, and --interpolate at least 2 (or 0 for none)")
     seed_value("seed", args.seed)
     args.classes = [c.strip() for text in args.classes for c in text.split(",") if c.strip()]
+    codes = [c.strip() for text in args.codes for c in text.split(",") if c.strip()]
+    if not all(re.fullmatch(r"\d+", c) for c in codes):
+        raise UserError(f"--code expects code indices 0, 1, ..., got {','.join(codes)}")
+    args.codes = [int(c) for c in codes]
     return args
+
+
+def code_choices(gen, args) -> list[int] | None:
+    """The requested --code values (None: none requested); UserError for a generator without
+    InfoGAN's code or a code it does not have."""
+    if not args.codes:
+        return None
+    k = gen.config.latent_codes
+    if not k:
+        raise UserError("--code: this generator has no InfoGAN code (its run had --latent_codes=0)")
+    if max(args.codes) >= k:
+        raise UserError(f"--code must be in 0 .. {k - 1} for this generator's {k} codes, got {max(args.codes)}")
+    return args.codes
+
+
+def carry_codes(z: np.ndarray, codes: list[int] | None, num_codes: int, per: int = 1) -> np.ndarray:
+    """z whose rows carry `codes` in turn (each for `per` consecutive rows); z itself if None."""
+    if codes is None:
+        return z
+    from ganjax.models.codes import with_codes
+
+    rows = np.repeat(balanced_labels(-(-len(z) // per), num_codes, codes), per)[:len(z)]
+    return np.asarray(with_codes(jnp.asarray(z), rows, num_codes))
 
 
 def class_indices(gen, args) -> list[int] | None:
@@ -179,11 +210,12 @@ def _run(argv: list[str] | None) -> int | None:
     else:
         gen = load_generator(args.workdir, args.step, ema=args.ema_samples)
         out = args.out or os.path.join(args.workdir, "generated")
-    indices = class_indices(gen, args)
+    indices, codes = class_indices(gen, args), code_choices(gen, args)
     if args.tar and gen.kind == "image":
         check_tgz(out)
     key = jax.random.PRNGKey(args.seed)
     z = load_z(args.z, gen.z_dim) if args.z else np.asarray(sample_z(key, args.n, gen.z_dim))
+    z = carry_codes(z, codes, gen.config.latent_codes)
     labels = gen.draw_labels(key, len(z), indices)
     names = None if labels is None else [gen.class_names[k] for k in labels]
     try:
@@ -211,6 +243,7 @@ def _run(argv: list[str] | None) -> int | None:
         for spherical, name in ((False, "linear"), (True, "slerp")):
             if args.interpolate:
                 zi = interpolation_z(jax.random.fold_in(key, 1), args.rows, args.interpolate, gen.z_dim, spherical)
+                zi = carry_codes(zi, codes, gen.config.latent_codes, per=args.interpolate)  # one code per row
                 path = os.path.join(out, f"interpolate_{name}.png")
                 row_labels = None  # a conditional run: one class per row (the requested ones in turn)
                 if gen.num_classes:

@@ -123,3 +123,29 @@ def test_code_grid_rows_hold_one_code_each():
 def test_bad_code_settings_are_refused(argv, words):
     with pytest.raises(UserError, match=words.replace("(", r"\(")):
         parse_config(argv)
+
+
+def test_generate_draws_the_requested_codes(tmp_path, capsys):
+    from PIL import Image
+
+    from ganjax.generate import carry_codes
+    from ganjax.generate import main as generate_main
+    from ganjax.generation import load_generator
+    from ganjax.visualize import to_uint8
+
+    run = tmp_path / "run"
+    train(small_config(latent_codes=3, steps=4, workdir=str(run)), progress=False)
+    out = tmp_path / "out"
+    assert generate_main([f"--workdir={run}", "--n=5", "--code=2,0", "--format=png", f"--out={out}"]) == 0
+    z = carry_codes(np.asarray(sample_z(jax.random.PRNGKey(0), 5, 8)), [2, 0], 3)
+    np.testing.assert_array_equal(np.asarray(code_of(jnp.asarray(z), 3)), [2, 0, 2, 0, 2])
+    expected = to_uint8(load_generator(str(run)).generate(z))[..., 0]
+    written = np.stack([np.asarray(Image.open(out / f"{i}.png")) for i in range(1, 6)])
+    np.testing.assert_array_equal(written, expected)
+    # a code the generator does not have, and --code for a generator without codes: one line, exit 2
+    assert generate_main([f"--workdir={run}", "--code=3", f"--out={out}"]) == 2
+    assert "--code must be in 0 .. 2" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    train(small_config(steps=4, workdir=str(plain)), progress=False)
+    assert generate_main([f"--workdir={plain}", "--code=1", f"--out={out}"]) == 2
+    assert "has no InfoGAN code" in capsys.readouterr().err
