@@ -149,3 +149,12 @@ def test_generate_draws_the_requested_codes(tmp_path, capsys):
     train(small_config(steps=4, workdir=str(plain)), progress=False)
     assert generate_main([f"--workdir={plain}", "--code=1", f"--out={out}"]) == 2
     assert "has no InfoGAN code" in capsys.readouterr().err
+
+
+def test_the_code_is_on_by_default_only_for_the_unconditional_digits():
+    assert parse_config([]).latent_codes == 10
+    assert parse_config(["--conditional=true"]).latent_codes == 0
+    assert parse_config(["--dataset=toy:ring8"]).latent_codes == 0
+    for preset in ("hw6-gan", "hw6-wgan", "hw6-wgan-gp", "dcgan-paper", "wgan-paper", "wgan-gp-paper", "sngan"):
+        assert parse_config([f"--preset={preset}"]).latent_codes == 0, preset
+    assert parse_config(["--preset=hw6-gan", "--latent_codes=5"]).latent_codes == 5

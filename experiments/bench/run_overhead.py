@@ -1,6 +1,6 @@
 """How much of a training run's wall time is spent outside its training steps.
 
-    python -m experiments.bench.run_overhead                       # the default run, 50 epochs
+    python -m experiments.bench.run_overhead                       # the default run
     python -m experiments.bench.run_overhead --flags="--n_epoch=10" --out=""
     python -m experiments.bench.run_overhead --flags="--compile_cache=/tmp/xla-cache"  # run twice: warm
 
