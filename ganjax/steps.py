@@ -15,6 +15,9 @@ With DiffAugment (`spec.augment`, Zhao et al. 2020) D sees augmented real and fa
 G's loss goes through D on augmented fakes; the augmentation's draws come from a stream of the
 step's key of their own (`fold_in`), so runs without it draw exactly what they drew before.
 After each G update, G's EMA (ganjax.ema) moves toward it.
+With InfoGAN's code (`spec.latent_codes`, ganjax.models.codes) D's pass on the fakes also gives its
+head Q's code logits (`apply_d`), and both steps add Q's cross-entropy on the codes their z carry,
+weighted `spec.info_weight`: D's step trains Q (and D's shared layers) with it, G's step G.
 
 A conditional run (`spec.num_classes` > 0) takes batches `Labeled(images, labels)` (ganjax.data).
 D's step generates its fakes with the real batch's labels, as the conditional CIFAR-10 code of

@@ -127,8 +127,8 @@ def check_finite(metrics: dict, masks: dict[str, np.ndarray], first_step: int,
 class Samples:
     """Writes what G makes of a fixed z: a 10x10 grid for images, a plot over the data for toys.
     A conditional run's grid has one row per class (the first 10) of the same 10 fixed z, so a
-    column shows one style across classes; its TensorBoard tag names the rows' classes. A run with
-    InfoGAN's code has one row per code (the first 10) in the same way."""
+    column shows one style across classes; its TensorBoard tag names the rows' classes. An image run
+    with InfoGAN's code has one row per code (the first 10) in the same way."""
 
     def __init__(self, spec: GANSpec, config: Config, dataset: Dataset, workdir: str):
         self.spec, self.dataset, self.dir = spec, dataset, os.path.join(workdir, "samples")
@@ -138,7 +138,7 @@ class Samples:
         if spec.num_classes:
             self.z, self.labels = class_grid_inputs(sample_key, spec.num_classes, spec.z_dim)
             self.tag = "samples (rows: " + ", ".join(dataset.class_names[:10]) + ")"
-        elif spec.latent_codes:
+        elif spec.latent_codes and dataset.kind == "image":
             self.z, self.labels = code_grid_z(sample_key, spec.latent_codes, spec.z_dim), None
             self.tag = f"samples (rows: latent codes 0 .. {min(spec.latent_codes, 10) - 1})"
         else:
