@@ -46,7 +46,7 @@ ROWS: dict[str, list[str]] = {
     "+augment": BASE + ["--augment=translation,cutout"],
     "+spectral": BASE + ["--d_norm=spectral"],
     "+r1": BASE + ["--d_norm=none", "--r1=1"],
-    "+codes": BASE + ["--latent_codes=10"],
+    "+codes": ["--n_epoch=50", "--ema=0", "--lr=1e-4", "--lr_decay=none"],  # the baseline with the code
     "ema@lr5e-4": BEFORE + ["--lr=5e-4", "--lr_decay=none", "--n_epoch=30"],  # the default before lr 1e-3
     "ema@lr1e-3": CONST,  # the default before the decay
     "ema@lr1e-3+augment": CONST + ["--augment=translation,cutout"],
