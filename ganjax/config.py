@@ -299,8 +299,9 @@ def check_combination(c: Config) -> Config:
             raise UserError("--latent_codes is InfoGAN's unsupervised code; a --conditional=true run has the labels "
                             "instead: use one of them")
         if c.z_dim < 2:
-            raise UserError(f"--latent_codes takes z's first coordinate for the code and needs --z_dim >= 2, "
-                            f"got {c.z_dim}")
+            raise UserError(f"--latent_codes={c.latent_codes} (InfoGAN's code, on by default for digits) takes z's "
+                            f"first coordinate and needs --z_dim >= 2, got {c.z_dim}; give a larger --z_dim or "
+                            f"--latent_codes=0")
     if c.arch == "mlp" and c.d_norm == "instance":
         raise UserError("--d_norm=instance normalizes over image positions, which an MLP does not have; "
                         "use --d_norm=layer, batch or none with --arch=mlp")
