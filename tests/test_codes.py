@@ -65,16 +65,12 @@ def test_g_sees_z_0_only_through_its_code_and_d_has_the_head(arch):
 
 
 def _info_losses_by_hand(spec, state, step):
-    """The info term of one step, recomputed from the step's own draws (ganjax.steps' key splits)."""
-    if step == "d":
-        _, z_key, _ = jax.random.split(state.key, 3)
-        params, model_state = state.d.params, state.d.model_state
-    else:
-        _, z_key = jax.random.split(state.key)
-        params, model_state = state.d.params, state.d.model_state
+    """The info term of one step, recomputed from the step's own z draw (ganjax.steps: d_step
+    splits its key in 3, g_step in 2, z from the second)."""
+    z_key = jax.random.split(state.key, 3 if step == "d" else 2)[1]
     z = sample_z(z_key, spec.batch_size, spec.z_dim)
     fake, _ = apply_net(spec.generator, state.g.params, state.g.model_state, z, True)
-    _, code_logits, _ = apply_d(spec, params, model_state, fake)
+    _, code_logits, _ = apply_d(spec, state.d.params, state.d.model_state, fake)
     return float(info_loss(code_logits, code_of(z, spec.latent_codes)))
 
 
