@@ -59,6 +59,13 @@ def non_negative_int(name, value):
         raise UserError(f"--{name} must be an integer >= 0 (0 turns it off), got {value}")
 
 
+def code_count(name, value):
+    """0 (off) or at least 2 values: a code with one value carries nothing."""
+    non_negative_int(name, value)
+    if value == 1:
+        raise UserError(f"--{name} must be 0 (off) or at least 2 values, got {value}")
+
+
 def seed_value(name, value):
     """A seed numpy and jax both take: numpy's SeedSequence refuses negative integers, and
     jax.random.PRNGKey integers beyond int64."""
@@ -130,7 +137,7 @@ class Config:
     d_norm: typing.Optional[str] = _f(None, "Discriminator normalization: batch, instance, layer, none, or spectral (no activation norm; every weight of D divided by its largest singular value, one power iteration per training pass: Miyato et al. 2018) (auto: none for mlp, spectral for resnet; for dcgan instance with wgan-gp, batch otherwise).", "model", NORMS, resume=STRUCTURAL)
     conditional: bool = _f(False, "Class-conditional GAN: G(z, y) and D(x, y) take the data's labels (digits, folder:PATH with one subfolder per class, tfds:NAME's label feature); the fakes of D's step take the real batch's labels, those of G's step are drawn by --label_dist (ganjax.models.conditioning).", "model", resume=STRUCTURAL)
     cond_d: str = _f("projection", "How a conditional D takes the label: projection (Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <embed(y), phi(x)>, any arch) or concat (one-hot label maps beside the image channels for dcgan, beside the flattened input for mlp).", "model", COND_D, resume=STRUCTURAL)
-    latent_codes: typing.Optional[int] = _f(None, "InfoGAN's categorical code (Chen et al. 2016): G(z, c) with c uniform over this many values, carried by z's first coordinate, and a head Q(c | x) on D's last features; G and Q both minimize Q's cross-entropy on G's samples, weighted --info_weight, so that G makes this many distinguishable kinds of sample without labels (ganjax.models.codes); 0: off (auto: 10 for the unconditional digits, InfoGAN's MNIST setting, where over seeds 0-2 at 50 epochs it raised the share of samples the digit classifier labels with confidence above 0.9 from 77-79 % to 90-95 %, at FD 3.8 +- 0.4 instead of 5.2 +- 0.5: experiments/reproduce/digits_ablation.py; 0 elsewhere, and in the homework and paper presets).", "model", resume=STRUCTURAL, check=non_negative_int, legacy=0)
+    latent_codes: typing.Optional[int] = _f(None, "InfoGAN's categorical code (Chen et al. 2016): G(z, c) with c uniform over this many values, carried by z's first coordinate, and a head Q(c | x) on D's last features; G and Q both minimize Q's cross-entropy on G's samples, weighted --info_weight, so that G makes this many distinguishable kinds of sample without labels (ganjax.models.codes); 0: off (auto: 10 for the unconditional digits, InfoGAN's MNIST setting, where over seeds 0-2 at 50 epochs it raised the share of samples the digit classifier labels with confidence above 0.9 from 77-79 % to 90-95 %, at FD 3.8 +- 0.4 instead of 5.2 +- 0.5: experiments/reproduce/digits_ablation.py; 0 elsewhere, and in the homework and paper presets).", "model", resume=STRUCTURAL, check=code_count, legacy=0)
     label_dist: str = _f("uniform", "Labels of G's fakes in a conditional run: uniform over the classes, or data (the dataset's class frequencies).", "optim", LABEL_DISTS, resume=FREE)
     dtype: str = _f("float32", "Compute dtype of both networks: float32, or bfloat16 mixed precision (convolutions and matmuls in bfloat16; weights, optimizer states, normalization statistics, losses and the gradient penalty in float32). For GPUs and TPUs; XLA on CPU runs bfloat16 slower.", "model", DTYPES, resume=FREE)
     # --- optimization ---
@@ -293,8 +300,6 @@ def check_combination(c: Config) -> Config:
             raise UserError("--cond_d=concat is offered for --arch=dcgan and mlp; the resnet D takes the label by "
                             "--cond_d=projection")
     if c.latent_codes:
-        if c.latent_codes < 2:
-            raise UserError(f"--latent_codes must be 0 (off) or at least 2 values, got {c.latent_codes}")
         if c.conditional:
             raise UserError("--latent_codes is InfoGAN's unsupervised code; a --conditional=true run has the labels "
                             "instead: use one of them")

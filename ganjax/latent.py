@@ -39,12 +39,3 @@ def class_grid_inputs(key, num_classes: int, z_dim: int, per_row: int = 10, max_
     z = jnp.tile(sample_z(key, per_row, z_dim), (rows, 1))
     return z, jnp.repeat(jnp.arange(rows, dtype=jnp.int32), per_row)
 
-
-def code_grid_z(key, num_codes: int, z_dim: int, per_row: int = 10, max_rows: int = 10):
-    """z of a code-by-style grid for a G with InfoGAN's code (ganjax.models.codes): one row per
-    code (the first max_rows), the same `per_row` latent vectors in every row but for the
-    coordinate that carries the code."""
-    from ganjax.models.codes import with_codes
-
-    z, codes = class_grid_inputs(key, num_codes, z_dim, per_row, max_rows)
-    return with_codes(z, codes, num_codes)

@@ -71,11 +71,10 @@ def apply_d(spec: GANSpec, params, model_state: dict, x, labels=None):
     if not spec.latent_codes:
         logits, model_state = apply_net(spec.discriminator, params, model_state, x, True, labels)
         return logits, None, model_state
-    logits, updates = spec.discriminator.apply({"params": params, **model_state}, x, train=True, labels=labels,
-                                               mutable=[*model_state, codes.SOW_COLLECTION])
-    updates = dict(updates)
-    code_logits = codes.sown_code_logits(updates.pop(codes.SOW_COLLECTION))
-    return logits, code_logits, {**model_state, **updates}
+    # an empty sow collection in the model state makes apply_net return what D sows into it
+    logits, model_state = apply_net(spec.discriminator, params, {**model_state, codes.SOW_COLLECTION: {}}, x, True,
+                                    labels)
+    return logits, codes.sown_code_logits(model_state.pop(codes.SOW_COLLECTION)), model_state
 
 
 def info_term(spec: GANSpec, code_logits, z):
@@ -164,15 +163,15 @@ def d_step(spec: GANSpec, state: GANState, real):
         fake_logits, code_logits, d_state = apply_d(spec, d_params, d_state, fake, labels)
         loss = spec.loss.d_loss(real_logits, fake_logits)
         critic = lambda x: apply_net(spec.discriminator, d_params, d_state, x, True, labels)[0]
+        info, loss_info = info_term(spec, code_logits, z)
+        loss = loss + loss_info
         term_values = {}
-        term_values["info_D"], contribution = info_term(spec, code_logits, z)
-        loss = loss + contribution
         for term in spec.d_terms:
             term_values[term.name], contribution = evaluate_term(term, critic, real, fake, eps, state.step)
             loss = loss + contribution
-        return loss, (d_state, real_logits, fake_logits, term_values)
+        return loss, (d_state, real_logits, fake_logits, term_values, info)
 
-    (loss, (d_state, real_logits, fake_logits, term_values)), grads = jax.value_and_grad(
+    (loss, (d_state, real_logits, fake_logits, term_values, info)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.d.params)
     d = _update(spec, spec.d_tx, state.d, device_mean(grads, spec.axis_name), d_state, state.step)
     d = d.replace(params=spec.d_constraint(d.params))
@@ -182,8 +181,8 @@ def d_step(spec: GANSpec, state: GANState, real):
         "D_fake": jnp.mean(spec.loss.d_output(fake_logits)),
         "wasserstein": jnp.mean(real_logits) - jnp.mean(fake_logits),
     }}
-    if spec.latent_codes:
-        metrics["D"]["info_D"] = term_values["info_D"]
+    if info is not None:
+        metrics["D"]["info_D"] = info
     for term in spec.d_terms:
         metrics.setdefault(_term_group(term), {})[term.name] = term_values[term.name]
     state = state.replace(g=state.g.replace(model_state=g_state), d=d, key=key)

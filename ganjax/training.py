@@ -33,7 +33,8 @@ from ganjax.data.feed import OnDevice, Streamed, fits_on_device
 from ganjax.errors import EnvironmentFault, UserError
 from ganjax.evaluation import KID_SUBSETS_DURING_TRAINING, evaluate, has_metrics, inception_notice
 from ganjax import compile_cache, parallel, xla_options
-from ganjax.latent import class_grid_inputs, code_grid_z, sample_z
+from ganjax.latent import class_grid_inputs, sample_z
+from ganjax.models.codes import code_grid_z
 from ganjax.state import GANSpec, GANState, create_state, make_spec, seed_keys
 from ganjax.steps import metric_periods, train_chunk
 from ganjax.stopping import StopRequest, TrainingStopped

@@ -8,10 +8,10 @@ import optax
 import pytest
 
 from ganjax.errors import UserError
-from ganjax.latent import code_grid_z, sample_z
+from ganjax.latent import sample_z
 from ganjax.losses import info_loss
 from ganjax.models import build_models
-from ganjax.models.codes import code_of, with_codes
+from ganjax.models.codes import code_grid_z, code_of, with_codes
 from ganjax.state import create_state, make_spec
 from ganjax.steps import apply_d, apply_net, d_step, g_step
 from ganjax.training import train

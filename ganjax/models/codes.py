@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ganjax.latent import class_grid_inputs
 from ganjax.models.conditioning import concat_embedding
 
 SOW_COLLECTION = "intermediates"
@@ -41,6 +42,13 @@ def code_z0(codes, num_codes: int) -> jax.Array:
 def with_codes(z, codes, num_codes: int) -> jax.Array:
     """z with its first coordinate replaced so that it carries `codes` (a code grid's rows)."""
     return z.at[:, 0].set(code_z0(codes, num_codes).astype(z.dtype))
+
+
+def code_grid_z(key, num_codes: int, z_dim: int, per_row: int = 10, max_rows: int = 10) -> jax.Array:
+    """z of a code-by-style grid: one row per code (the first max_rows), the same `per_row`
+    latent vectors in every row but for the coordinate that carries the code."""
+    z, codes = class_grid_inputs(key, num_codes, z_dim, per_row, max_rows)
+    return with_codes(z, codes, num_codes)
 
 
 def code_input(z, num_codes: int):
