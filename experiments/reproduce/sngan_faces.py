@@ -52,7 +52,8 @@ def faces_source(args) -> tuple[str, str]:
     from experiments.tools.synthetic_faces import write_faces
 
     folder = os.path.join(args.workdir, "synthetic_faces")
-    if len(os.listdir(folder) if os.path.isdir(folder) else []) != args.synthetic:
+    written = [f for f in os.listdir(folder) if f.endswith(".png")] if os.path.isdir(folder) else []
+    if len(written) != args.synthetic:  # (the folder also holds the loader's cache, .ganjax-cache)
         shutil.rmtree(folder, ignore_errors=True)
         write_faces(folder, args.synthetic, seed=0)
     return folder, f"synthetic cartoon faces (experiments.tools.synthetic_faces, {args.synthetic:,}, seed 0)"
