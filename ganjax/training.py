@@ -400,6 +400,7 @@ def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
     say(f"Compiled the {config.chunk_size}-step training chunk in {time.time() - tic:.1f} s.")
 
     saved_step = step if run.resumed else None
+    losses: dict = {}  # what the progress bar shows
     with StopRequest() as stop:
         stopping = None  # the stop request agreed by all processes after the last chunk
         while step < run.total:
@@ -413,7 +414,8 @@ def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
                     record = train_chunk_and_log(run, chunk_fn, feed, step, n, start_time)
                     step += n
                     bar.update(n)
-                    bar.set_postfix(loss_G=f"{record['loss_G']:.4f}", loss_D=f"{record['loss_D']:.4f}")
+                    losses = progress_losses(losses, record)
+                    bar.set_postfix({name: f"{value:.4f}" for name, value in losses.items()})
                     stopping = parallel.agreed_stop(stop.signum)
                     if checkpoint_due(config, step, steps_per_epoch, run.total) or stopping is not None:
                         run.checkpoints.save(placement.unreplicate(run.state), config, run.position(step))
@@ -428,6 +430,13 @@ def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
                 raise TrainingStopped(stopping, f"stopped at step {step}: {where} in {run.checkpoints.directory}; "
                                                 f"run the same command again to resume")
     run.checkpoints.wait()
+
+
+def progress_losses(shown: dict, record: dict) -> dict:
+    """The losses the progress bar shows after a chunk's `record`: each one's latest value, kept
+    from an earlier chunk where this one has none (a chunk of D steps only logs loss_G as NaN)."""
+    latest = {name: record[name] for name in ("loss_G", "loss_D") if math.isfinite(record.get(name, math.nan))}
+    return {**shown, **latest}
 
 
 def train_chunk_and_log(run: Run, chunk_fn, feed, step: int, n: int, start_time: float) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from ganjax.regularizers import r1_penalty, r2_penalty
 from ganjax.state import create_state, make_spec
 from ganjax.steps import d_step, metric_periods, train_step
-from ganjax.training import step_masks, summarize_chunk
+from ganjax.training import progress_losses, step_masks, summarize_chunk
 from tests.conftest import small_config
 
 
@@ -85,3 +85,14 @@ def test_a_lazy_term_is_averaged_over_its_own_steps_only():
     summary = summarize_chunk(stacked, step_masks(0, 4, metric_periods(spec)))
     np.testing.assert_allclose(summary["r1"], np.mean(stacked["D_every_2"]["r1"][[0, 2]]), rtol=1e-6)
     assert np.isfinite(summary["r1"]) and np.isfinite(summary["loss_D"])
+
+
+def test_progress_bar_keeps_the_last_g_loss_over_a_chunk_of_d_steps_only():
+    """With n_critic 5, a 2-step chunk from step 1 has no G step: its record's loss_G is NaN (as
+    logged), and the progress bar keeps showing the last chunk's value instead."""
+    metrics = {"D": {"loss_D": np.array([0.5, 0.7])}, "G": {"loss_G": np.array([np.nan, np.nan])}}
+    record = summarize_chunk(metrics, step_masks(1, 2, {"D": 1, "G": 5}))
+    assert np.isnan(record["loss_G"]) and record["loss_D"] == pytest.approx(0.6)
+    shown = progress_losses({"loss_G": 1.25, "loss_D": 0.9}, record)
+    assert shown == {"loss_G": 1.25, "loss_D": pytest.approx(0.6)}
+    assert progress_losses({}, record) == {"loss_D": pytest.approx(0.6)}
