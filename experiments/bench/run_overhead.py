@@ -11,7 +11,12 @@ the run's own records:
   loop:     from the start of training to its end, as the run's "Finished ... in X s" line says;
   steps:    the training chunks (sum over metrics.jsonl's chunk records of steps / steps_per_s,
             each chunk timed from its call until its metrics are on the host).
-Everything else (compile, sample grids, evaluations, checkpoints, TensorBoard) is `outside`.
+Everything else (compile, sample grids, evaluations, checkpoints, TensorBoard) is `outside`,
+and the log splits it too (`breakdown`): from each chunk record's end time and duration, the
+gap before the first chunk (the compile), the gaps after each epoch's last chunk (its sample
+grid, checkpoint, TensorBoard image, and at evaluation epochs the evaluation: those are counted
+apart), the gaps within epochs (checkpoints due by steps, logging), and the end of the run
+(the last epoch's grid and evaluation, the curves plot, the last save).
 Appends one JSON line to --out.
 """
 
@@ -41,6 +46,33 @@ def chunk_seconds(metrics_path: str) -> float:
     return total
 
 
+def breakdown(metrics_path: str, steps_per_epoch: int, loop_s: float) -> dict:
+    """Seconds outside the training chunks, by where in the loop they fall (see the docstring)."""
+    with open(metrics_path) as f:
+        records = [json.loads(line) for line in f]
+    evaluated = {r["step"] for r in records if "steps_per_s" not in r and len(r) > 3}  # evaluation records
+    chunks = [r for r in records if "steps_per_s" in r]
+    parts = {"before_first_chunk": 0.0, "epoch_ends": 0.0, "evaluation_epoch_ends": 0.0, "within_epochs": 0.0}
+    counts = {"epoch_ends": 0, "evaluation_epoch_ends": 0}
+    previous_end, previous_step = 0.0, 0
+    for i, r in enumerate(chunks):
+        duration = (r["step"] - previous_step) / r["steps_per_s"]
+        gap = r["wall_time"] - duration - previous_end
+        if i == 0:
+            part = "before_first_chunk"
+        elif previous_step % steps_per_epoch:
+            part = "within_epochs"
+        else:
+            part = "evaluation_epoch_ends" if previous_step in evaluated else "epoch_ends"
+            counts[part] += 1
+        parts[part] += gap
+        previous_end, previous_step = r["wall_time"], r["step"]
+    parts["end_of_run"] = loop_s - previous_end
+    out = {k: round(v, 2) for k, v in parts.items()}
+    out.update({f"{k}_count": v for k, v in counts.items()})
+    return out
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -64,14 +96,19 @@ def main():
             sys.exit(f"the run failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
         loop = float(re.search(r"Finished \d+ steps in ([\d.]+) s", done.stdout + done.stderr).group(1))
         steps = chunk_seconds(os.path.join(workdir, "metrics.jsonl"))
+        steps_per_epoch = int(re.search(r"epochs of (\d+)", done.stdout + done.stderr).group(1))
+        parts = breakdown(os.path.join(workdir, "metrics.jsonl"), steps_per_epoch, loop)
     row = {"flags": a.flags or "(default)", "process_s": round(process, 1), "loop_s": round(loop, 1),
            "steps_s": round(steps, 1), "outside_loop_pct": round(100 * (loop - steps) / loop, 2),
-           "outside_process_pct": round(100 * (process - steps) / process, 2), "cpu": cpu_name(),
+           "outside_process_pct": round(100 * (process - steps) / process, 2), "outside_loop_s": parts,
+           "cpu": cpu_name(),
            "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(row))
     print(f"{a.flags or '(default)'}: {process:.1f} s end to end, {loop:.1f} s from the start of training, "
           f"{steps:.1f} s in training steps: {row['outside_loop_pct']:.1f} % of the training loop and "
           f"{row['outside_process_pct']:.1f} % of the process outside them")
+    print("outside the steps, in the loop: " + ", ".join(f"{k} {v}" + ("" if k.endswith("count") else " s")
+                                                        for k, v in parts.items()))
     if a.out:
         with open(a.out, "a") as f:
             f.write(json.dumps(row) + "\n")
