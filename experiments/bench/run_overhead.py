@@ -50,7 +50,7 @@ def breakdown(metrics_path: str, steps_per_epoch: int, loop_s: float) -> dict:
     """Seconds outside the training chunks, by where in the loop they fall (see the docstring)."""
     with open(metrics_path) as f:
         records = [json.loads(line) for line in f]
-    evaluated = {r["step"] for r in records if "steps_per_s" not in r and len(r) > 3}  # evaluation records
+    evaluated = {r["step"] for r in records if "steps_per_s" not in r}  # the other records are evaluations
     chunks = [r for r in records if "steps_per_s" in r]
     parts = {"before_first_chunk": 0.0, "epoch_ends": 0.0, "evaluation_epoch_ends": 0.0, "within_epochs": 0.0}
     counts = {"epoch_ends": 0, "evaluation_epoch_ends": 0}
