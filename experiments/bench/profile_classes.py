@@ -154,7 +154,7 @@ def main():
           f"optimizer, control; step minus the two above)")
     if total_flops:
         print(f"{'step':12s} {'':4s} {1e3 * step:8.2f} 100.0% {total_flops / 1e9:7.3f} {total_flops / step / 1e9:8.0f} "
-              f"{100 * total_flops / step / peak:6.0f}%   (XLA's cost analysis)")
+              f"{100 * total_flops / step / peak:6.0f}%   (XLA's cost analysis of the compiled CPU forms)")
     print(f"\nthe {a.top} slowest ops, alone:")
     for op in sorted(ops, key=lambda op: -op["seconds"])[:a.top]:
         extra = "" if op["kind"] == "dot" else f" pad {op['padding']} lhs_dilate {op['lhs_dilation']}"
