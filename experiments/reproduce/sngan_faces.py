@@ -149,7 +149,10 @@ def _run(argv: list[str] | None) -> None:
             raise UserError("give one of --faces=FOLDER and --synthetic=N")
         require_weights(args.inception_weights)
     path = os.path.join(RESULTS, f"{args.out}.json")
-    results = json.load(open(path)) if os.path.exists(path) else {"faces": None, "rows": {}}
+    results = {"faces": None, "rows": {}}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
     if rows:
         folder, faces = faces_source(args)
         if results["faces"] not in (None, faces):
