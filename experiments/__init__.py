@@ -26,3 +26,18 @@ def cpu_description() -> str:
     vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}), "
             f"{os.cpu_count()} cores, {vector}")
+
+
+def merge_seeds(recorded: list[dict], runs: list[dict]) -> list[dict]:
+    """A row's records after new `runs`: a rerun of some seeds replaces those, keeps the others."""
+    seeds = {r["seed"] for r in runs}
+    return sorted([r for r in recorded if r["seed"] not in seeds] + runs, key=lambda r: r["seed"])
+
+
+def keep_last_grid(workdir: str, path: str) -> None:
+    """Copies a run's last sample grid to `path`, so that the figure outlives the run's workdir."""
+    import shutil
+
+    samples = os.path.join(workdir, "samples")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    shutil.copyfile(os.path.join(samples, sorted(os.listdir(samples))[-1]), path)

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.bench.bench import matmul_gflops
 from experiments.bench.bench_steps import prepare, time_chunk
 from ganjax import xla_options
 
@@ -101,21 +102,6 @@ def time_alone(op: dict, repeat: int) -> float:
     return min(times)
 
 
-def peak_flops() -> float:
-    """FLOP/s of a 2048x2048 float32 matmul (best of 5), bench.py's stand-in for the peak."""
-    x = jnp.ones((2048, 2048), jnp.float32)
-    mm = jax.jit(jnp.matmul)
-    mm(x, x).block_until_ready()
-    best = min(_timed(lambda: mm(x, x).block_until_ready()) for _ in range(5))
-    return 2 * 2048 ** 3 / best
-
-
-def _timed(fn) -> float:
-    tic = time.perf_counter()
-    fn()
-    return time.perf_counter() - tic
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="--latent_codes=0", help="ganjax.train flags (default: the default run's networks)")
@@ -137,7 +123,7 @@ def main():
     step = min(step)
     for op in ops:
         op["seconds"] = time_alone(op, a.repeat)
-    peak = peak_flops()
+    peak = matmul_gflops(repeat=5) * 1e9
     total_flops = float(one_step.cost_analysis().get("flops", 0.0)) if hasattr(one_step, "cost_analysis") else 0.0
     print(f"flags: {a.config or '(default)'}; {jax.devices()[0].device_kind}; step {1e3 * step:.2f} ms "
           f"(best of {a.rounds} chunks of {a.chunk}); matmul peak {peak / 1e9:.0f} GFLOP/s")

@@ -33,23 +33,21 @@ import sys
 import tempfile
 import time
 
+from ganjax.summaries import read_log
 
-def chunk_seconds(metrics_path: str) -> float:
+
+def chunk_seconds(records: list[dict]) -> float:
     """Seconds in training chunks: each chunk record's steps / steps_per_s."""
     total, previous = 0.0, 0
-    with open(metrics_path) as f:
-        for line in f:
-            record = json.loads(line)
-            if "steps_per_s" in record:
-                total += (record["step"] - previous) / record["steps_per_s"]
-                previous = record["step"]
+    for record in records:
+        if "steps_per_s" in record:
+            total += (record["step"] - previous) / record["steps_per_s"]
+            previous = record["step"]
     return total
 
 
-def breakdown(metrics_path: str, steps_per_epoch: int, loop_s: float) -> dict:
+def breakdown(records: list[dict], steps_per_epoch: int, loop_s: float) -> dict:
     """Seconds outside the training chunks, by where in the loop they fall (see the docstring)."""
-    with open(metrics_path) as f:
-        records = [json.loads(line) for line in f]
     evaluated = {r["step"] for r in records if "steps_per_s" not in r}  # the other records are evaluations
     chunks = [r for r in records if "steps_per_s" in r]
     parts = {"before_first_chunk": 0.0, "epoch_ends": 0.0, "evaluation_epoch_ends": 0.0, "within_epochs": 0.0}
@@ -95,9 +93,10 @@ def main():
         if done.returncode:
             sys.exit(f"the run failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
         loop = float(re.search(r"Finished \d+ steps in ([\d.]+) s", done.stdout + done.stderr).group(1))
-        steps = chunk_seconds(os.path.join(workdir, "metrics.jsonl"))
+        records = read_log(os.path.join(workdir, "metrics.jsonl"))
+        steps = chunk_seconds(records)
         steps_per_epoch = int(re.search(r"epochs of (\d+)", done.stdout + done.stderr).group(1))
-        parts = breakdown(os.path.join(workdir, "metrics.jsonl"), steps_per_epoch, loop)
+        parts = breakdown(records, steps_per_epoch, loop)
     row = {"flags": a.flags or "(default)", "process_s": round(process, 1), "loop_s": round(loop, 1),
            "steps_s": round(steps, 1), "outside_loop_pct": round(100 * (loop - steps) / loop, 2),
            "outside_process_pct": round(100 * (process - steps) / process, 2), "outside_loop_s": parts,

@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import time
 
 import numpy as np
 
-from experiments import RESULTS, cpu_description
+from experiments import RESULTS, cpu_description, keep_last_grid, merge_seeds
 from ganjax.summaries import read_log
 from ganjax.train import parse_args
 from ganjax.training import train
@@ -98,7 +97,7 @@ def run_row(name: str, flags: list[str], seed: int, args) -> dict:
     tic = time.time()
     train(config)
     wall = time.time() - tic
-    keep_last_grid(workdir, name, seed)
+    keep_last_grid(workdir, grid_path(name, seed))
     return summarize(name, flags, seed, workdir, wall)
 
 
@@ -138,12 +137,6 @@ def table(results: dict) -> str:
 def grid_path(row: str, seed: int) -> str:
     """Where a run's last sample grid is kept, so that the figure outlives the run's workdir."""
     return os.path.join(RESULTS, "digits_ablation_grids", f"{row}-seed{seed}.png")
-
-
-def keep_last_grid(workdir: str, row: str, seed: int) -> None:
-    samples = os.path.join(workdir, "samples")
-    os.makedirs(os.path.dirname(grid_path(row, seed)), exist_ok=True)
-    shutil.copyfile(os.path.join(samples, sorted(os.listdir(samples))[-1]), grid_path(row, seed))
 
 
 def grids(results: dict, workdir: str, path: str) -> None:
@@ -196,9 +189,7 @@ def main():
     for name in filter(None, args.rows.split(",")):  # --rows= (none): only the table and figure again
         runs = [run_row(name, ROWS[name], int(seed), args) for seed in args.seeds.split(",")]
         results = load_results(path)  # read again: runs of other rows in parallel may have written meanwhile
-        seeds = {r["seed"] for r in runs}  # a rerun of some seeds keeps the row's other seeds
-        results[name] = sorted([r for r in results.get(name, []) if r["seed"] not in seeds] + runs,
-                               key=lambda r: r["seed"])
+        results[name] = merge_seeds(results.get(name, []), runs)
         for r in runs:
             print(json.dumps({k: v for k, v in r.items() if k != "fd_curve"}), flush=True)
         with open(path, "w") as f:

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from experiments import RESULTS
+from experiments import RESULTS, keep_last_grid, merge_seeds
 from ganjax.errors import UserError, run_command
 
 ROWS: dict[str, list[str]] = {
@@ -60,12 +60,11 @@ def faces_source(args) -> tuple[str, str]:
 
 
 def require_weights(flag: str | None) -> None:
-    """The one-line stop of a run that could not report its FID."""
-    from ganjax.metrics.inception_weights import find_weights, missing_message
+    """The one-line stop of a run that could not report its FID (weights missing or unreadable)."""
+    from ganjax.metrics.inception_weights import weights_problem
 
-    path, source = find_weights(flag)
-    if not os.path.isfile(path):
-        raise UserError(missing_message(path, source))
+    if problem := weights_problem(flag):
+        raise UserError(problem)
 
 
 def run_row(name: str, seed: int, folder: str, args) -> dict:
@@ -87,10 +86,8 @@ def run_row(name: str, seed: int, folder: str, args) -> dict:
     scores = [r for r in read_log(os.path.join(workdir, "metrics.jsonl")) if "fid" in r]
     if not scores:
         raise UserError(f"{workdir}: the run logged no FID; was --eval_every longer than the run?")
-    samples = os.path.join(workdir, "samples")
     grid = os.path.join(RESULTS, f"{args.out}_grids", f"{name}-seed{seed}.png")
-    os.makedirs(os.path.dirname(grid), exist_ok=True)
-    shutil.copyfile(os.path.join(samples, sorted(os.listdir(samples))[-1]), grid)
+    keep_last_grid(workdir, grid)
     return {"row": name, "seed": seed, "flags": ROWS[name] + args.flags.split(), "steps": args.steps,
             **{k: scores[-1].get(k) for k in INCEPTION_KEYS},
             "fid_curve": [[r["step"], r["fid"]] for r in scores], "wall_s": wall,
@@ -160,9 +157,7 @@ def _run(argv: list[str] | None) -> None:
         results["faces"] = faces
         for name in rows:
             runs = [run_row(name, int(seed), folder, args) for seed in args.seeds.split(",")]
-            seeds = {r["seed"] for r in runs}
-            results["rows"][name] = sorted([r for r in results["rows"].get(name, []) if r["seed"] not in seeds] + runs,
-                                           key=lambda r: r["seed"])
+            results["rows"][name] = merge_seeds(results["rows"].get(name, []), runs)
             with open(path, "w") as f:
                 json.dump(results, f, indent=1)
     if not results["rows"]:
