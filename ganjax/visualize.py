@@ -7,6 +7,10 @@ import math
 import numpy as np
 from PIL import Image
 
+# zlib level 1 instead of Pillow's 6: a sample grid encodes 2x faster (5 against 11 ms for a
+# 342x342 grid, a few % larger), which every epoch end of a run pays.
+FAST_PNG = {"compress_level": 1}
+
 
 def to_uint8(images) -> np.ndarray:
     """[-1, 1] float images -> uint8 pixels (the inverse of the data pipeline's decode)."""
@@ -29,7 +33,7 @@ def image_grid(images: np.ndarray, nrow: int = 10, padding: int = 2) -> np.ndarr
 
 def save_image_grid(images: np.ndarray, path: str, nrow: int = 10) -> str:
     grid = image_grid(images, nrow)
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, **FAST_PNG)
     return path
 
 
@@ -74,6 +78,6 @@ def save_toy_plot(samples: np.ndarray, data: np.ndarray, path: str, critic=None,
     fig, ax = plt.subplots(figsize=(5, 5) if data.shape[1] == 2 else (6, 3.5))
     draw_toy(ax, samples, data, critic, title, label)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, pil_kwargs=FAST_PNG)
     plt.close(fig)
     return path

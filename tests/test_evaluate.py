@@ -1,7 +1,10 @@
 """Evaluation of a run (metrics per dataset, `python -m ganjax.evaluate`) and what a run logs."""
 
+import io
 import json
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -85,12 +88,12 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert "no checkpoint at step 3" in capsys.readouterr().err
 
 
-def read_events(folder) -> list:
-    """Scalar (tag, step, value) of TensorBoard event files, read as TFRecords (length, crc,
-    payload, crc) of Event protos."""
+def read_events(folder, kind: str = "simple_value") -> list:
+    """(tag, step, value) of TensorBoard event files, read as TFRecords (length, crc, payload,
+    crc) of Event protos: scalars, or with kind="image" the Image summaries."""
     from tensorboardX.proto import event_pb2
 
-    scalars = []
+    values = []
     for path in sorted(folder.glob("events.out.tfevents.*")):
         data = path.read_bytes()
         i = 0
@@ -99,18 +102,32 @@ def read_events(folder) -> list:
             event = event_pb2.Event.FromString(data[i + 12:i + 12 + length])
             i += 12 + length + 4
             for v in event.summary.value:
-                if v.HasField("simple_value"):
-                    scalars.append((v.tag, event.step, v.simple_value))
-    return scalars
+                if v.HasField(kind):
+                    values.append((v.tag, event.step, getattr(v, kind)))
+    return values
+
+
+def test_the_tensorboard_writer_loads_without_importing_torch(tmp_path):
+    """tensorboardX imports torch whenever it is installed (1.2 s of a run's start); ganjax's
+    writer hides it for that import only, so torch still imports afterwards."""
+    pytest.importorskip("torch")
+    code = ("import sys; from ganjax.summaries import RunLog; RunLog(sys.argv[1], 0).close(); "
+            "print('torch' in sys.modules); import torch; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
 
 
 def test_run_log_writes_json_and_tensorboard_and_truncates_on_resume(tmp_path):
     log = RunLog(str(tmp_path), resume_step=0)
     for step in (10, 20, 30):
         log.write({"step": step, "epoch": 1, "loss_D": step / 10, "loss_G": float("nan"), "modes": 3})
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "grid.png")
+    grid = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(6, 8, 3)
+    Image.fromarray(grid).save(tmp_path / "grid.png")
     log.image("samples", str(tmp_path / "grid.png"), 30)
     log.close()
+    [(tag, step, image)] = read_events(tmp_path / "tensorboard", "image")
+    assert (tag, step, image.height, image.width, image.colorspace) == ("samples", 30, 6, 8, 3)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(image.encoded_image_string))), grid)
     events = read_events(tmp_path / "tensorboard")
     assert ("loss/loss_D", 20, 2.0) in events and ("eval/modes", 30, 3.0) in events
     assert not [e for e in events if e[0] == "loss/loss_G"]  # NaN (no G step) is not plotted

@@ -81,16 +81,50 @@ def kid(features_a, features_b, subsets: int = 100, subset_size: int = 1000,
     the unbiased MMD^2 over `subsets` pairs of random subsets (without replacement) of
     min(subset_size, N, M) features each. Unbiased, so it can be slightly negative and its mean
     does not depend on the sample size; about 0 for two independent samples of one distribution
-    (one set passed twice gives slightly below 0: its subsets overlap). The paper's 100 subsets
-    of 1,000 take about 10 s on two CPU cores; fewer subsets suit evaluation during training.
+    (one set passed twice gives slightly below 0: its subsets overlap).
     `seed` is an int (numpy's default Generator) or a generator with `.choice`: torch-fidelity
-    draws with np.random.RandomState(2020), the same subsets for the same features."""
+    draws with np.random.RandomState(2020), the same subsets for the same features.
+
+    Computed whichever way multiplies fewer features: each subset's kernel matrices on their
+    own (mmd2_unbiased), or the whole sets' kernel matrices once, each subset's sums read off
+    them through its indicator vector (`_subset_mmd2`). The two agree to 1e-13; with 2,500
+    features per side the second is 2x faster at 10 subsets and 10x at the paper's 100."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     m = min(subset_size, len(a), len(b))
     rng = seed if hasattr(seed, "choice") else np.random.default_rng(seed)
-    values = [mmd2_unbiased(a[rng.choice(len(a), m, replace=False)],
-                            b[rng.choice(len(b), m, replace=False)]) for _ in range(subsets)]
+    draws = [(rng.choice(len(a), m, replace=False), rng.choice(len(b), m, replace=False)) for _ in range(subsets)]
+    if (len(a) ** 2 + len(b) ** 2) / 2 + len(a) * len(b) < 3 * subsets * m * m:
+        values = _subset_mmd2(a, b, draws)
+    else:
+        values = [mmd2_unbiased(a[i], b[j]) for i, j in draws]
     return float(np.mean(values)), float(np.std(values))
+
+
+def _indicator_sums(x: np.ndarray, y: np.ndarray, on_x: np.ndarray, on_y: np.ndarray,
+                    rows: int = 1024) -> np.ndarray:
+    """For each column s of the 0/1 indicator matrices on_x (len(x), S) and on_y (len(y), S): the
+    sum of polynomial_kernel(x, y) over the rows on_x[:, s] picks and the columns on_y[:, s]
+    picks, in blocks of `rows` x `rows` to bound the memory. With y = x (within one set) the
+    matrix is symmetric: only the blocks on and above the diagonal are computed."""
+    symmetric = x is y
+    sums = np.zeros(on_x.shape[1])
+    for r in range(0, len(x), rows):
+        for c in range(r if symmetric else 0, len(y), rows):
+            block = polynomial_kernel(x[r:r + rows], y[c:c + rows]) @ on_y[c:c + rows]
+            sums += (2.0 if symmetric and c > r else 1.0) * np.einsum("is,is->s", on_x[r:r + rows], block)
+    return sums
+
+
+def _subset_mmd2(a: np.ndarray, b: np.ndarray, draws) -> np.ndarray:
+    """mmd2_unbiased of every subset pair (i, j) in `draws`, from the whole sets' kernel sums."""
+    m = len(draws[0][0])
+    on_a, on_b = np.zeros((len(a), len(draws))), np.zeros((len(b), len(draws)))
+    for s, (i, j) in enumerate(draws):
+        on_a[i, s], on_b[j, s] = 1.0, 1.0
+    diagonal = lambda x: (np.einsum("ij,ij->i", x, x) / x.shape[1] + 1.0) ** 3  # k(x_i, x_i)
+    within = (_indicator_sums(a, a, on_a, on_a) - diagonal(a) @ on_a
+              + _indicator_sums(b, b, on_b, on_b) - diagonal(b) @ on_b) / (m * (m - 1))
+    return within - 2 * _indicator_sums(a, b, on_a, on_b) / (m * m)
 
 
 def _safe_log(p: np.ndarray) -> np.ndarray:
