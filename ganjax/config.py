@@ -171,7 +171,7 @@ class Config:
     workdir: typing.Optional[str] = _f(None, "Output folder (auto: runs/<loss>-<dataset>).", "run", resume=FREE)
     chunk_size: int = _f(25, "Steps per compiled lax.scan call; metrics come back once per chunk.", "run", resume=FREE, check=positive_int)
     sample_every: int = _f(1, "Write a sample grid every this many epochs (and at the end).", "run", resume=FREE, check=positive_int)
-    eval_every: int = _f(5, "Score G's samples every this many epochs (and at the end) with the dataset's metrics (toy mode coverage, digit FD / KID, Inception FID / KID / precision / recall for folder: and tfds: images; ganjax.evaluation) into metrics.jsonl; 0: never. 5 by default: one digit evaluation costs about 2 s on 2 CPU cores, a quarter of an epoch of the default run; 1 gives the whole curve.", "run", resume=FREE, check=non_negative_int)
+    eval_every: int = _f(5, "Score G's samples every this many epochs (and at the end) with the dataset's metrics (toy mode coverage, digit FD / KID, Inception FID / KID / precision / recall for folder: and tfds: images; ganjax.evaluation) into metrics.jsonl; 0: never. 5 by default: one digit evaluation costs about 0.7 s on 2 CPU cores (2,500 samples through G and the classifier, FD, KID, IS; the first also scores the real digits, 2 s), a tenth of an epoch of the default run; 1 gives the whole curve.", "run", resume=FREE, check=non_negative_int)
     eval_samples: int = _f(10_000, "Samples of G scored by the Inception metrics at each evaluation, against the whole training set's statistics (the digit and toy metrics keep their own counts).", "run", resume=FREE, check=positive_int)
     inception_weights: typing.Optional[str] = _f(None, "pytorch-fid's FID Inception weights, pt_inception-2015-12-05-6726825d.pth, for the Inception metrics of folder: and tfds: runs; given explicitly, any image run (digits too) gets them (auto: $GANJAX_INCEPTION_WEIGHTS, else the torch hub cache ~/.cache/torch/hub/checkpoints/; missing: the run says so once and trains without them).", "run", resume=FREE)
     tensorboard: bool = _f(True, "Also log scalars and sample grids as TensorBoard events in <workdir>/tensorboard.", "run", resume=FREE)
@@ -399,14 +399,17 @@ def _field_type(f: dataclasses.Field):
     return t
 
 
+_NONE_IS_A_VALUE = ("d_norm", "compile_cache")  # optional fields whose 'none' is not 'auto'
+
+
 def _converter(f: dataclasses.Field):
     base = _field_type(f)
     optional = f.default is None
 
     def convert(text: str):
         if optional and text.lower() in ("auto", "none", ""):
-            # 'none' is also a d_norm value; keep it as a string there.
-            if not (f.name == "d_norm" and text.lower() == "none"):
+            # 'none' is also a value of some fields (d_norm, compile_cache: off); keep it as a string there.
+            if not (f.name in _NONE_IS_A_VALUE and text.lower() == "none"):
                 return None
         if base is bool:
             return parse_bool(f.name, text)

@@ -44,7 +44,7 @@ from ganjax.metrics.digits import class_balance
 
 N_TOY = 2500  # the papers' sample count
 N_DIGITS = 2500  # half of the 5,000 embedded digits: the other half is the reference set
-KID_SUBSETS_DURING_TRAINING = 10  # 100 subsets take ~10 s on 2 cores; 10 keep a run fast
+KID_SUBSETS_DURING_TRAINING = 10  # 0.14 s of an evaluation at 2,500 digits on 2 cores, the paper's 100 0.17 s
 
 
 @dataclasses.dataclass(frozen=True)

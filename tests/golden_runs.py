@@ -15,7 +15,7 @@ import numpy as np
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "data", "golden")
 # EMA, the learning-rate decay and InfoGAN's code: recorded before they existed
-_QUIET = ["--eval_every=0", "--tensorboard=false", "--compile_cache=none", "--ema=0", "--lr_decay=none",
+_QUIET = ["--eval_every=0", "--tensorboard=false", "--ema=0", "--lr_decay=none",
           "--latent_codes=0"]
 _TOY = ["--dataset=toy:ring8", "--arch=mlp", "--mlp_width=16", "--mlp_depth=2", "--z_dim=2", "--batch_size=32",
         "--toy_size=512", "--lr=1e-3", "--steps=12", "--chunk_size=5", "--seed=3"]

@@ -49,6 +49,13 @@ def test_user_mistakes_exit_2_with_one_line(args, words):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("flag,value", [("none", "none"), ("auto", None), ("/tmp/x", "/tmp/x")])
+def test_compile_cache_none_on_the_command_line_turns_the_cache_off(flag, value):
+    """'none' is a value of --compile_cache (off), not the 'auto' of other optional settings."""
+    assert parse_config([f"--compile_cache={flag}"]).compile_cache == value
+    assert parse_config(["--d_norm=none", "--loss=wgan-gp"]).d_norm == "none"
+
+
 def test_unwritable_workdir_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -135,3 +142,26 @@ def test_compile_cache_flag_puts_the_compiled_programs_in_that_folder(tmp_path, 
                      "--eval_every=0", f"--workdir={tmp_path / 'run'}", f"--compile_cache={tmp_path / 'xla'}")
     assert result.returncode == 0, result.stderr
     assert any(name.startswith("jit_") for name in os.listdir(tmp_path / "xla"))  # not $JAX_COMPILATION_CACHE_DIR
+
+
+@pytest.mark.parametrize("env", [None, "2.5"])
+def test_the_compile_cache_keeps_programs_from_a_tenth_of_a_second_unless_the_environment_says(tmp_path, monkeypatch,
+                                                                                               env):
+    import jax
+
+    from ganjax import compile_cache
+
+    if env is None:
+        monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", raising=False)
+    else:
+        monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", env)
+    saved = {name: getattr(jax.config, name) for name in
+             ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")}
+    try:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.5 if env else 1.0)
+        assert compile_cache.enable(str(tmp_path / "xla")) == str(tmp_path / "xla")
+        expected = 2.5 if env else compile_cache.MIN_COMPILE_SECONDS
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == expected
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)
