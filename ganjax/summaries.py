@@ -20,7 +20,6 @@ import math
 import os
 import sys
 
-
 from ganjax.errors import warn
 from ganjax.visualize import FAST_PNG
 
