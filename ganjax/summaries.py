@@ -15,6 +15,7 @@ resume, and the resumed log is rewritten into a temporary file that replaces the
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -123,7 +124,7 @@ class RunLog:
 
             with open(path, "rb") as f:
                 png = f.read()
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(png)) as im:
                 width, height, colorspace = im.width, im.height, len(im.getbands())
             image = Summary.Image(height=height, width=width, colorspace=colorspace, encoded_image_string=png)
             self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)

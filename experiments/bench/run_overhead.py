@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
 import subprocess
@@ -33,6 +32,7 @@ import sys
 import tempfile
 import time
 
+from experiments import cpu_description
 from ganjax.summaries import read_log
 
 
@@ -71,14 +71,6 @@ def breakdown(records: list[dict], steps_per_epoch: int, loop_s: float) -> dict:
     return out
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--flags", default="", help="ganjax.train flags (default: none, the default run)")
@@ -100,7 +92,7 @@ def main():
     row = {"flags": a.flags or "(default)", "process_s": round(process, 1), "loop_s": round(loop, 1),
            "steps_s": round(steps, 1), "outside_loop_pct": round(100 * (loop - steps) / loop, 2),
            "outside_process_pct": round(100 * (process - steps) / process, 2), "outside_loop_s": parts,
-           "cpu": cpu_name(),
+           "cpu": cpu_description(),
            "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(row))
     print(f"{a.flags or '(default)'}: {process:.1f} s end to end, {loop:.1f} s from the start of training, "
