@@ -22,7 +22,7 @@ import os
 import sys
 
 from ganjax.errors import warn
-from ganjax.visualize import FAST_PNG
+from ganjax.visualize import FAST_PNG, written_in_full
 
 _BOOKKEEPING = ("step", "epoch", "wall_time")
 
@@ -191,6 +191,7 @@ def plot_curves(log_path: str, out_path: str, title: str = "") -> str | None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=100, pil_kwargs=FAST_PNG)
+    with written_in_full(out_path) as tmp:
+        fig.savefig(tmp, dpi=100, pil_kwargs=FAST_PNG)
     plt.close(fig)
     return out_path

@@ -5,6 +5,7 @@ them out of a quick local run. Every kill is followed by a resume that must end 
 a straight run. The kill times are drawn from seeded generators, so a failure can be replayed.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from PIL import Image
 from ganjax.config import Config, resolve
 from ganjax.errors import UserError
 from ganjax.training import train
+from ganjax.visualize import save_image_grid, written_in_full
 from tests.test_checkpoints import assert_same_state, restore_latest
 from tests.test_parallel import env as devices_env, free_port
 from tests.test_reliability import TOY, TOY_FLAGS, hold_lock, messages
@@ -175,7 +177,9 @@ DISK_FULL = """set -e
 mount -t tmpfs -o size=560k tmpfs "$1"  # about 2.5 epochs of checkpoint + grid (~230k each): full between steps 24 and 48
 shift
 set +e
-for run in first next; do "$@" > /dev/null 2> "$OUT/$run.err"; echo $? > "$OUT/$run.rc"; done
+for run in first next; do
+  "$@" > /dev/null 2> "$OUT/$run.err"; echo $? > "$OUT/$run.rc"; ls "$WORKDIR/checkpoints" > "$OUT/$run.checkpoints"
+done
 cp -r "$WORKDIR" "$OUT/workdir"
 """
 
@@ -194,20 +198,41 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_last_complete_checkpoint(str
                             env=dict(os.environ, PYTHONPATH=ROOT, OUT=str(tmp_path), WORKDIR=str(workdir)))
     assert result.returncode == 0, result.stderr
     saved = tmp_path / "workdir"
-    last = max(int(n) for n in complete(saved))
-    assert last < STEPS
-    for run in ("first", "next"):  # the next start resumes, and finds the disk still full
+    lasts = []
+    # the next start resumes and finds the disk still full; it may first save one more checkpoint
+    # in the space that its predecessor's unfinished save and sample grid left when removed
+    for run in ("first", "next"):
         assert (tmp_path / f"{run}.rc").read_text().strip() == "1"
+        lasts.append(max(int(n) for n in (tmp_path / f"{run}.checkpoints").read_text().split() if n.isdigit()))
         # one line: the save failed ("no space left on W: ...") or the check before it refused to try
         # ("not enough space left on W to save checkpoint N (...), so it was not tried: ..."),
-        # whichever the sizes of this run's files lead to
+        # whichever the sizes of this run's files lead to; it names the run's last complete checkpoint
         lines = messages((tmp_path / f"{run}.err").read_text())
         assert len(lines) == 1 and lines[0].startswith(("ganjax.train: error: no space left on ",
                                                         "ganjax.train: error: not enough space left on ")), lines
-        assert lines[0].endswith(f"the last complete checkpoint is step {last} in {workdir / 'checkpoints'}; "
+        assert lines[0].endswith(f"the last complete checkpoint is step {lasts[-1]} in {workdir / 'checkpoints'}; "
                                  "free some space, then run the same command to resume"), lines
+    assert lasts[0] <= lasts[1] == max(int(n) for n in complete(saved)) < STEPS
     assert not [n for n in os.listdir(saved / "checkpoints") if "tmp" in n]
+    for name in os.listdir(saved / "samples"):  # no truncated picture under a final name, no partial file
+        assert "partial" not in name
+        Image.open(saved / "samples" / name).load()
     # with space again, the same command goes on from the last complete checkpoint to the straight run's state
     shutil.copytree(saved, tmp_path / "freed")
     resume(resolve(Config(**TOY, steps=STEPS, workdir=str(tmp_path / "freed"))))
     assert_same_state(restore_latest(tmp_path / "freed"), straight)
+
+
+def test_a_picture_replaces_the_old_one_only_once_written_in_full(tmp_path):
+    """A write that fails (a full disk) keeps the previous picture and leaves no partial file."""
+    path = tmp_path / "grid.png"
+    save_image_grid(np.zeros((4, 8, 8, 1), np.float32), str(path))
+    before = path.read_bytes()
+    with pytest.raises(OSError, match="No space"):
+        with written_in_full(str(path)) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(before[:20])
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["grid.png"]
+    save_image_grid(np.ones((4, 8, 8, 1), np.float32), str(path))
+    assert np.asarray(Image.open(path)).max() == 255 and os.listdir(tmp_path) == ["grid.png"]
