@@ -22,11 +22,12 @@ def _x64():
 
 @pytest.fixture(params=["taps", "conv"])
 def core_form(request, monkeypatch):
-    """The stride-1 core's forward form for few output channels: ganjax's choice (one matmul over
-    the taps, `_s1_conv_taps`) or XLA's convolution throughout (what it uses for more channels).
-    These tests' channel counts are small, so both are checked against the references."""
+    """The stride-1 core's forms: ganjax's choice (one matmul over the taps, `_s1_conv_taps`, for
+    few output channels or an output larger than the input) or XLA's convolution throughout (what
+    it uses otherwise). These tests' channel counts are small, so both are checked against the
+    references."""
     if request.param == "conv":
-        monkeypatch.setattr(conv_mod, "_TAPS_MAX_COUT", 0)
+        monkeypatch.setattr(conv_mod, "_TAPS_MAX_WINDOW", 0)
     return request.param
 
 
@@ -354,7 +355,7 @@ def _higher_order_inputs(case):
 
 
 def test_fast_paths_emit_only_canonical_convs(monkeypatch):
-    monkeypatch.setattr(conv_mod, "_TAPS_MAX_COUT", 0)  # the convolutions themselves (taps emit none)
+    monkeypatch.setattr(conv_mod, "_TAPS_MAX_WINDOW", 0)  # the convolutions themselves (taps emit none)
     n_convs = 0
     for case in HIGHER_ORDER:
         fn, impl, _, _, args = case
@@ -382,7 +383,7 @@ def test_fast_paths_canonical_in_nested_xla_computation(monkeypatch):
     lax.cond inside a lax.scan has only canonical convolutions (dim_labels b01f_01io->b01f,
     or XLA's operand swap of one; no stride or dilation) -- with JAX's own transpose rules
     it would not."""
-    monkeypatch.setattr(conv_mod, "_TAPS_MAX_COUT", 0)  # the convolutions themselves (taps emit none)
+    monkeypatch.setattr(conv_mod, "_TAPS_MAX_WINDOW", 0)  # the convolutions themselves (taps emit none)
     assert jax.default_backend() == "cpu"
     inputs = [_higher_order_inputs(case) for case in HIGHER_ORDER]
 
@@ -512,3 +513,31 @@ def test_matmul_forms_in_the_conv_bench_compute_the_stride_1_core(pads):
     ref = _s1_conv_lax(x, k, pads)
     for form in (conv_im2col, conv_rows):
         np.testing.assert_allclose(form(x, k, pads), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((2, 0), (1, 2)), ((-1, 1), (1, -1)), ((3, 3), (3, 3))])
+def test_taps_form_equals_the_convolution_with_padding_and_crops(pads):
+    """The taps form multiplies only the input's own pixels and shifts each tap's products onto
+    the outputs they reach: zero where a window reads padding, cropped where a product falls
+    outside (negative padding)."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 6, 3))
+    k = jax.random.normal(jax.random.PRNGKey(1), (4, 3, 3, 20))
+    np.testing.assert_allclose(conv_mod._s1_conv_taps(x, k, pads), conv_mod._s1_conv_lax(x, k, pads),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("hw, pads, cout, form", [
+    ((4, 4), ((1, 1), (1, 1)), 256, "taps"),   # a transposed conv's phases: 4x4 -> 5x5, more outputs than inputs
+    ((8, 8), ((1, 1), (1, 1)), 64, "conv"),    # a 3x3 'same' conv below: as many outputs as inputs
+    ((9, 9), ((0, 0), (0, 0)), 64, "conv"),    # space-to-depth conv 9x9 -> 8x8
+    ((16, 16), ((1, 1), (1, 1)), 4, "taps"),   # few output channels
+])
+def test_the_stride_1_core_takes_the_taps_form_by_shape(hw, pads, cout, form):
+    """The taps form where it multiplies fewer pixels than the convolution (an output larger than
+    the input) or where XLA's convolution is slow (few output channels); the convolution
+    otherwise, for any number of channels."""
+    kh = 2 if hw != (8, 8) else 3
+    x = jax.ShapeDtypeStruct((2, *hw, 8), jnp.float32)
+    k = jax.ShapeDtypeStruct((kh, kh, 8, cout), jnp.float32)
+    convs = _conv_params(jax.make_jaxpr(lambda x, k: conv_mod._s1_correlate(x, k, pads))(x, k))
+    assert len(convs) == (form == "conv"), convs

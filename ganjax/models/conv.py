@@ -119,32 +119,49 @@ def _s1_conv_lax(x, k, pads):
                                     dimension_numbers=_DN)
 
 
-# Up to this many output channels (and kernel windows of at most _TAPS_MAX_WINDOW taps), a
-# stride-1 correlation is one matmul to every tap's outputs plus shifted adds (_s1_conv_taps):
-# XLA CPU's convolution is slow with few output channels. Measured with XLA's own convolutions
-# (ganjax.xla_options), 2-core Zen 4, batch 64: G's last layer 16x16x32 -> 4 phase channels
-# 1.51 -> 0.46 ms; 16x16x64 -> 4: 2.67 -> 0.70 ms; 8x8x64 -> 8: 1.04 -> 0.85 ms; 32x32x64 -> 12
-# (the 64x64 DCGAN's last layer): 12.3 -> 10.9 ms (batch 256: 2.7x, 2.1x, 1.4x, 1.25x).
+# A stride-1 correlation is computed as one matmul to every tap's outputs plus shifted adds
+# (_s1_conv_taps) where that beats XLA CPU's convolution:
+# - with few output channels, where XLA's convolution is slow: up to this many output channels
+#   (and kernel windows of at most _TAPS_MAX_WINDOW taps). Measured with XLA's own convolutions
+#   (ganjax.xla_options), 2-core Zen 4, batch 64: G's last layer 16x16x32 -> 4 phase channels
+#   1.51 -> 0.46 ms; 16x16x64 -> 4: 2.67 -> 0.70 ms; 8x8x64 -> 8: 1.04 -> 0.85 ms; 32x32x64 -> 12
+#   (the 64x64 DCGAN's last layer): 12.3 -> 10.9 ms (batch 256: 2.7x, 2.1x, 1.4x, 1.25x);
+# - where the output has more positions than the input (the sub-pixel phases of a transposed
+#   convolution, whose padding ring makes a 4x4 input a 5x5 output; a strided convolution's input
+#   gradient): the convolution multiplies every window, padding included, Ho*Wo*kh*kw products per
+#   channel pair, the taps form only the real pixels', H*W*kh*kw. G's 4x4x128 -> 5x5x(4 x 64)
+#   phase convolution: 2.09 -> 1.36 ms at batch 64, 8.07 -> 6.43 ms at 256; 8x8x64 -> 9x9x(4 x 32):
+#   1.74 -> 1.52 ms. Where the two count the same products, XLA's convolution is the faster.
 _TAPS_MAX_COUT = 16
 _TAPS_MAX_WINDOW = 16
 
 
 def _s1_conv_taps(x, k, pads):
-    """_s1_conv_lax as x @ k over all taps at once ((N*H*W, Cin) x (Cin, kh*kw*Cout)), then the
-    sum of each tap's shifted window of the result."""
+    """_s1_conv_lax as x @ k over all taps at once ((N*H*W, Cin) x (Cin, kh*kw*Cout), the input's
+    own pixels only), then the sum over taps of each tap's products, shifted to the outputs they
+    reach (lax.pad: zeros where a window reads padding, a crop where a product falls outside)."""
     kh, kw, cin, cout = k.shape
-    x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (pads[0][0], pads[0][1], 0), (pads[1][0], pads[1][1], 0),
-                                          (0, 0, 0)))  # negative padding crops
+    x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (min(pads[0][0], 0), min(pads[0][1], 0), 0),
+                                          (min(pads[1][0], 0), min(pads[1][1], 0), 0), (0, 0, 0)))  # crops
+    (top, bottom), (left, right) = ((max(lo, 0), max(hi, 0)) for lo, hi in pads)
     n, h, w, _ = x.shape
-    ho, wo = h - kh + 1, w - kw + 1
+    ho, wo = h + top + bottom - kh + 1, w + left + right - kw + 1
     y = (x.reshape(-1, cin) @ jnp.transpose(k, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)).reshape(n, h, w, kh, kw, cout)
-    return sum(y[:, i:i + ho, j:j + wo, i, j, :] for i in range(kh) for j in range(kw))
+    out = None
+    for i in range(kh):
+        for j in range(kw):  # output (a, b) reads input (a + i - top, b + j - left)
+            term = lax.pad(y[:, :, :, i, j, :], jnp.zeros((), y.dtype),
+                           ((0, 0, 0), (top - i, ho - h - top + i, 0), (left - j, wo - w - left + j, 0), (0, 0, 0)))
+            out = term if out is None else out + term
+    return out
 
 
 def _s1_correlate(x, k, pads):
-    """Stride-1 cross-correlation by the form that is faster for the kernel's shape."""
+    """Stride-1 cross-correlation by the form that is faster for the shapes (see _TAPS_MAX_COUT)."""
     kh, kw, _, cout = k.shape
-    if cout <= _TAPS_MAX_COUT and kh * kw <= _TAPS_MAX_WINDOW:
+    h, w = x.shape[1:3]
+    ho, wo = h + sum(pads[0]) - kh + 1, w + sum(pads[1]) - kw + 1
+    if kh * kw <= _TAPS_MAX_WINDOW and (cout <= _TAPS_MAX_COUT or ho * wo > h * w):
         return _s1_conv_taps(x, k, pads)
     return _s1_conv_lax(x, k, pads)
 
