@@ -306,7 +306,9 @@ def test_load_generator_samples_by_class(conditional_run):
     sevens, named = gen.sample(key, 4, labels=7), gen.sample(key, 4, labels="7")
     np.testing.assert_array_equal(sevens, named)
     assert sevens.shape == (4, 8, 8, 1) and not np.allclose(sevens, gen.sample(key, 4, labels=3))
-    np.testing.assert_array_equal(gen.sample(key, 2, labels=[7, 7]), sevens[:2])
+    # the same z and labels in a batch of 2: the same images, to float rounding (the CPU's matmul
+    # forms of the convolutions may split their sums differently at another batch size)
+    np.testing.assert_allclose(gen.sample(key, 2, labels=[7, 7]), sevens[:2], rtol=1e-5, atol=1e-6)
     assert gen.sample(key, 4).shape == (4, 8, 8, 1)  # classes drawn uniformly
     with pytest.raises(ValueError, match="no class 10"):
         gen.sample(key, 2, labels=10)
