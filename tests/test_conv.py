@@ -528,7 +528,7 @@ def test_taps_form_equals_the_convolution_with_padding_and_crops(pads):
 
 @pytest.mark.parametrize("hw, pads, cout, form", [
     ((4, 4), ((1, 1), (1, 1)), 256, "taps"),   # a transposed conv's phases: 4x4 -> 5x5, more outputs than inputs
-    ((8, 8), ((1, 1), (1, 1)), 64, "conv"),    # a 3x3 'same' conv below: as many outputs as inputs
+    ((8, 8), ((1, 1), (1, 1)), 64, "conv"),    # a 3x3 'same' conv: as many outputs as inputs
     ((9, 9), ((0, 0), (0, 0)), 64, "conv"),    # space-to-depth conv 9x9 -> 8x8
     ((16, 16), ((1, 1), (1, 1)), 4, "taps"),   # few output channels
 ])
