@@ -22,7 +22,7 @@ import os
 import sys
 
 from ganjax.errors import warn
-from ganjax.visualize import FAST_PNG, written_in_full
+from ganjax.visualize import save_figure
 
 _BOOKKEEPING = ("step", "epoch", "wall_time")
 
@@ -190,8 +190,4 @@ def plot_curves(log_path: str, out_path: str, title: str = "") -> str | None:
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    with written_in_full(out_path) as tmp:
-        fig.savefig(tmp, dpi=100, pil_kwargs=FAST_PNG)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path)

@@ -30,6 +30,19 @@ def written_in_full(path: str):
             os.remove(tmp)
 
 
+def save_figure(fig, path: str) -> str:
+    """A matplotlib figure as a PNG at 100 dpi (fast zlib, written in full), then closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.tight_layout()
+        with written_in_full(path) as tmp:
+            fig.savefig(tmp, dpi=100, pil_kwargs=FAST_PNG)
+    finally:
+        plt.close(fig)
+    return path
+
+
 def to_uint8(images) -> np.ndarray:
     """[-1, 1] float images -> uint8 pixels (the inverse of the data pipeline's decode)."""
     return np.clip(np.round((np.asarray(images, np.float32) + 1) / 2 * 255), 0, 255).astype(np.uint8)
@@ -96,8 +109,4 @@ def save_toy_plot(samples: np.ndarray, data: np.ndarray, path: str, critic=None,
 
     fig, ax = plt.subplots(figsize=(5, 5) if data.shape[1] == 2 else (6, 3.5))
     draw_toy(ax, samples, data, critic, title, label)
-    fig.tight_layout()
-    with written_in_full(path) as tmp:
-        fig.savefig(tmp, dpi=100, pil_kwargs=FAST_PNG)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -136,6 +136,11 @@ _TAPS_MAX_COUT = 16
 _TAPS_MAX_WINDOW = 16
 
 
+def _s1_output_hw(hw, khw, pads) -> tuple[int, int]:
+    """The output size of a stride-1 correlation: input + padding - kernel + 1 per axis."""
+    return tuple(hw[d] + pads[d][0] + pads[d][1] - khw[d] + 1 for d in range(2))
+
+
 def _s1_conv_taps(x, k, pads):
     """_s1_conv_lax as x @ k over all taps at once ((N*H*W, Cin) x (Cin, kh*kw*Cout), the input's
     own pixels only), then the sum over taps of each tap's products, shifted to the outputs they
@@ -145,7 +150,7 @@ def _s1_conv_taps(x, k, pads):
                                           (min(pads[1][0], 0), min(pads[1][1], 0), 0), (0, 0, 0)))  # crops
     (top, bottom), (left, right) = ((max(lo, 0), max(hi, 0)) for lo, hi in pads)
     n, h, w, _ = x.shape
-    ho, wo = h + top + bottom - kh + 1, w + left + right - kw + 1
+    ho, wo = _s1_output_hw(x.shape[1:3], k.shape[:2], ((top, bottom), (left, right)))
     y = (x.reshape(-1, cin) @ jnp.transpose(k, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)).reshape(n, h, w, kh, kw, cout)
     out = None
     for i in range(kh):
@@ -159,8 +164,7 @@ def _s1_conv_taps(x, k, pads):
 def _s1_correlate(x, k, pads):
     """Stride-1 cross-correlation by the form that is faster for the shapes (see _TAPS_MAX_COUT)."""
     kh, kw, _, cout = k.shape
-    h, w = x.shape[1:3]
-    ho, wo = h + sum(pads[0]) - kh + 1, w + sum(pads[1]) - kw + 1
+    (h, w), (ho, wo) = x.shape[1:3], _s1_output_hw(x.shape[1:3], (kh, kw), pads)
     if kh * kw <= _TAPS_MAX_WINDOW and (cout <= _TAPS_MAX_COUT or ho * wo > h * w):
         return _s1_conv_taps(x, k, pads)
     return _s1_conv_lax(x, k, pads)
