@@ -17,9 +17,12 @@ background thread that fails with "cannot schedule new futures after shutdown" w
 ends first). Orbax's CheckpointManager needs absolute paths (a relative one fails in
 `wait_until_finished`).
 
+Saves are asynchronous: the caller's arrays are copied to the host, then (in a single-process
+run) a worker thread drives orbax, whose own threads write the files, while training goes on.
+
 A full disk: before each save the free space is checked against the size of the last checkpoint
-(the arrays' size for the first), and a save that fails anyway (its error surfaces in the next
-`save`, `wait` or `close`) has its temporary folder removed at once. Both end in one line that
+(the arrays' size for the first), and a save that fails anyway has its temporary folder removed
+at once; either error surfaces in the next `save`, `check`, `wait` or `close`. Both end in one line that
 names the last complete checkpoint (`EnvironmentFault`, exit status 1).
 
 On disk a network is {"params": ..., <collection>: ..., ["opt_state": ...]}: its variable
@@ -30,8 +33,10 @@ without EMA (the `ema` setting's legacy value).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import errno
+import functools
 import os
 import re
 import shutil
@@ -103,6 +108,13 @@ class Checkpoints:
             remove_unfinished(self.directory)
         self.failed = False  # a save failed and was reported: close() stays quiet
         self._sizes: dict[int, int] = {}
+        # Orbax's save blocks its caller for 15-55 ms (starting its threads, copying the tree) even
+        # when asynchronous; a worker thread takes that off the training loop. Multi-host saves stay
+        # on the main thread: their barriers and the space check's all-gather must keep their order
+        # with the training steps' collectives in every process.
+        self._worker = (None if read_only or jax.process_count() > 1
+                        else concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ganjax-save"))
+        self._pending: concurrent.futures.Future | None = None
         # Readers (generate, evaluate) neither create, clean up nor delete anything.
         options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
                                                cleanup_tmp_directories=False, enable_async_checkpointing=True)
@@ -117,19 +129,41 @@ class Checkpoints:
         return steps[-1] if steps else None
 
     def save(self, state: GANState, config: Config, position: dict) -> None:
-        """Starts an asynchronous save of `state` at its step. The arrays are copied first, so the
-        caller may donate `state` to the next compiled chunk while orbax writes."""
+        """Starts a save of `state` at its step and returns. The arrays are copied to the host here,
+        so the caller may donate `state` to the next compiled chunk; orbax then writes them from
+        the worker thread (and its own threads). A failed save's error surfaces in the next
+        `save`, `check`, `wait` or `close`."""
+        self._finish_pending()
         step = int(state.step)
         if step in self.manager.all_steps():
             return
         items = jax.tree.map(np.array, split_state(state))  # host copies: safe against donation
         meta = {"format": FORMAT, "step": step, **position}
+        write = functools.partial(self._write, step, items, dataclasses.asdict(config), meta)
+        if self._worker is None:
+            write()
+        else:
+            self._pending = self._worker.submit(write)
+
+    def _write(self, step: int, items: dict, config: dict, meta: dict) -> None:
         with _SaveErrors(self, step):
             self.manager.wait_until_finished()  # the previous save's error, if any, before checking space
             self.check_space(step, sum(x.nbytes for x in jax.tree.leaves(items)))
             self.manager.save(step, args=ocp.args.Composite(
                 generator=ocp.args.StandardSave(items["generator"]), train=ocp.args.StandardSave(items["train"]),
-                config=ocp.args.JsonSave(dataclasses.asdict(config)), meta=ocp.args.JsonSave(meta)))
+                config=ocp.args.JsonSave(config), meta=ocp.args.JsonSave(meta)))
+
+    def check(self) -> None:
+        """Raises the error of a save that the worker has finished, if any; never waits (the
+        training loop calls it after every chunk, so a failed save stops the run within a chunk)."""
+        if self._pending is not None and self._pending.done():
+            self._finish_pending()
+
+    def _finish_pending(self) -> None:
+        """Waits for the worker's save, raising its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def check_space(self, step: int, nbytes: int) -> None:
         """EnvironmentFault before a save that would not fit: the free space must hold another
@@ -146,20 +180,26 @@ class Checkpoints:
 
     def wait(self) -> None:
         """Blocks until the last save is on disk."""
+        self._finish_pending()
         with _SaveErrors(self, None):
             self.manager.wait_until_finished()
 
     def close(self) -> None:
         """Waits for the last save and closes the manager, on every exit path of a run; a failed
         save is reported once (here if it was not yet)."""
-        if self.failed:
-            try:
-                self.manager.close()
-            except Exception:  # the failure was already reported
-                pass
-            return
-        with _SaveErrors(self, None):
-            self.manager.close()
+        try:
+            self._finish_pending()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown()
+            if self.failed:
+                try:
+                    self.manager.close()
+                except Exception:  # the failure was already reported
+                    pass
+            else:
+                with _SaveErrors(self, None):
+                    self.manager.close()
 
     def _size(self, step: int) -> int:
         if step not in self._sizes:

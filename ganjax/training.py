@@ -417,6 +417,7 @@ def train_loop(run: Run, feed, progress: bool, start_time: float) -> None:
                     losses = progress_losses(losses, record)
                     bar.set_postfix({name: f"{value:.4f}" for name, value in losses.items()})
                     stopping = parallel.agreed_stop(stop.signum)
+                    run.checkpoints.check()  # a save that failed in the background stops the run here
                     if checkpoint_due(config, step, steps_per_epoch, run.total) or stopping is not None:
                         run.checkpoints.save(placement.unreplicate(run.state), config, run.position(step))
                         saved_step = step

@@ -281,3 +281,35 @@ def test_every_field_says_what_a_resume_may_do_and_the_check_follows_it():
         structural, other = config_changes({**saved, name: "something else"}, config)
         assert (bool(structural), bool(other)) == {STRUCTURAL: (True, False), FREE: (False, True),
                                                    PLACEMENT: (False, False)}[kind], name
+
+
+def test_a_save_runs_behind_the_caller_and_its_failure_surfaces_at_the_next_check(tmp_path, monkeypatch):
+    """The training loop goes on while orbax writes (a worker thread drives it); a save that fails
+    there (a full disk) is raised as one EnvironmentFault by `check` once it has failed, and the
+    checkpoints already complete are kept."""
+    import threading
+    from ganjax.errors import EnvironmentFault
+
+    config = toy_config()
+    state = create_state(make_spec(config), config.seed)
+    checkpoints = Checkpoints(str(tmp_path))
+    checkpoints.save(state, config, {"epoch": 0, "batch": 0})
+    checkpoints.wait()
+    release, save = threading.Event(), checkpoints.manager.save
+
+    def held_then_full(step, *args, **kwargs):
+        assert release.wait(timeout=60)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.manager, "save", held_then_full)
+    checkpoints.save(state.replace(step=state.step + 1), config, {"epoch": 0, "batch": 1})  # returns while held
+    checkpoints.check()  # not failed yet: nothing to raise, and no wait
+    release.set()
+    deadline = time.time() + 60
+    with pytest.raises(EnvironmentFault, match=f"no space left on .*the last complete checkpoint is step {int(state.step)}"):
+        while time.time() < deadline:
+            checkpoints.check()
+            time.sleep(0.01)
+    monkeypatch.setattr(checkpoints.manager, "save", save)
+    checkpoints.close()  # the failure was reported once: closing stays quiet
+    assert Checkpoints(str(tmp_path)).steps() == [int(state.step)]

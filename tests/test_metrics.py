@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 import pytest
 
@@ -112,6 +113,27 @@ def test_inception_score_bounds():
 
 
 # --- the shipped digit classifier -----------------------------------------------------------------
+
+def test_the_classifiers_first_stage_is_the_convolution_relu_and_pool():
+    """conv3x3_relu_pool_1ch (one matmul over each pooled pixel's 4x4 window) against nn.Conv's
+    'SAME' convolution, ReLU and 2x2 max-pool, on random images and weights; and the classifier
+    built on it has the shipped weights' parameter tree (nn.Conv's names and shapes)."""
+    import flax.linen as nn
+    from ganjax.metrics.classifier import DigitClassifier, conv3x3_relu_pool_1ch, load_digit_classifier
+
+    rng = np.random.default_rng(0)
+    for shape, channels in (((3, 32, 32, 1), 16), ((2, 6, 10, 1), 5)):
+        x = rng.normal(size=shape).astype(np.float32)
+        params = {"kernel": rng.normal(size=(3, 3, 1, channels)).astype(np.float32),
+                  "bias": rng.normal(size=(channels,)).astype(np.float32)}
+        reference = nn.max_pool(nn.relu(nn.Conv(channels, (3, 3)).apply({"params": params}, x)), (2, 2), strides=(2, 2))
+        np.testing.assert_allclose(conv3x3_relu_pool_1ch(x, params["kernel"], params["bias"]), reference,
+                                   rtol=1e-5, atol=1e-5)
+    shipped = load_digit_classifier()
+    fresh = DigitClassifier().init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 1), np.float32))
+    assert jax.tree.structure(fresh) == jax.tree.structure(shipped)
+    assert jax.tree.map(np.shape, fresh) == jax.tree.map(np.shape, shipped)
+
 
 def test_shipped_classifier_classifies_heldout_digits():
     from ganjax.data.digits import load_digits
