@@ -22,7 +22,7 @@ run) a worker thread drives orbax, whose own threads write the files, while trai
 
 A full disk: before each save the free space is checked against the size of the last checkpoint
 (the arrays' size for the first), and a save that fails anyway has its temporary folder removed
-at once; either error surfaces in the next `save`, `check`, `wait` or `close`. Both end in one line that
+at once. Either error surfaces in the next `save`, `check`, `wait` or `close` as one line that
 names the last complete checkpoint (`EnvironmentFault`, exit status 1).
 
 On disk a network is {"params": ..., <collection>: ..., ["opt_state": ...]}: its variable
