@@ -38,6 +38,7 @@ one-device run with the same global batch, up to float rounding.
 from __future__ import annotations
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import optax
 from jax import lax
@@ -252,9 +253,15 @@ def train_chunk(spec: GANSpec, chunk_size: int, state: GANState, data, perm, sta
     def step(state, i):
         return train_step(spec, state, gather_batch(data, perm, start + i, spec.batch_size, spec.axis_name))
 
-    skip = lambda s, i: (s, nan_like(jax.eval_shape(lambda s: step(s, 0)[1], s)))
+    # The step is traced once: its jaxpr is the cond's branch, and its output shapes give the skipped
+    # iterations' NaN metrics (tracing it again for those shapes doubled the trace: the default
+    # chunk's 0.71 s against 0.37 s, the ResNet's 2.2 against 1.3 s; the lowered program is the same).
+    traced, (_, metrics_shape) = jax.make_jaxpr(step, return_shape=True)(state, jnp.int32(0))
+    traced_step = lambda s, i: jax.tree.unflatten(jax.tree.structure((s, metrics_shape)),
+                                                   jax.extend.core.jaxpr_as_fun(traced)(*jax.tree.leaves((s, i))))
+    skip = lambda s, i: (s, nan_like(metrics_shape))
 
     def body(state, i):
-        return lax.cond(i < n_valid, step, skip, state, i)
+        return lax.cond(i < n_valid, traced_step, skip, state, i)
 
     return lax.scan(body, state, jnp.arange(chunk_size))
