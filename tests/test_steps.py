@@ -89,6 +89,18 @@ def test_scan_chunk_equals_step_by_step_loop(loss, n_critic):
     assert all(np.isnan(v[5]) for group in metrics.values() for v in group.values())
 
 
+def test_a_chunk_traces_its_step_once(monkeypatch):
+    """The skipped iterations' NaN metrics take their shapes from the one trace of the step, not a
+    second trace (which doubled the chunk's start-up)."""
+    import ganjax.steps
+
+    cfg, spec, state, data, perm = setup()
+    traces = []
+    monkeypatch.setattr(ganjax.steps, "train_step", lambda *a: traces.append(1) or train_step(*a))
+    jax.jit(functools.partial(train_chunk, spec, 3)).lower(state, data, perm, 0, 2)
+    assert len(traces) == 1
+
+
 def test_same_seed_gives_bitwise_same_parameters():
     results = []
     for _ in range(2):
