@@ -107,14 +107,20 @@ def _resolve_impl(impl: str, choices: tuple[str, ...], cpu_choice: str, fn: str)
 # Forward-mode (jvp) is not defined for these custom VJPs.
 
 
-def _s1_conv_lax(x, k, pads):
-    """Stride-1 cross-correlation in XLA CPU's canonical conv form: NHWC x HWIO -> NHWC,
-    non-negative padding (negative padding, i.e. cropping, is done as a slice first)."""
+def _crop_negative_padding(x, pads):
+    """(x with its negative padding applied, i.e. cropped, the non-negative rest of the padding)."""
     if any(p < 0 for lo_hi in pads for p in lo_hi):
         x = lax.pad(x, jnp.zeros((), x.dtype),
                     ((0, 0, 0), (min(pads[0][0], 0), min(pads[0][1], 0), 0),
                      (min(pads[1][0], 0), min(pads[1][1], 0), 0), (0, 0, 0)))
         pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+    return x, pads
+
+
+def _s1_conv_lax(x, k, pads):
+    """Stride-1 cross-correlation in XLA CPU's canonical conv form: NHWC x HWIO -> NHWC,
+    non-negative padding (negative padding, i.e. cropping, is done as a slice first)."""
+    x, pads = _crop_negative_padding(x, pads)
     return lax.conv_general_dilated(x, k, window_strides=(1, 1), padding=pads,
                                     dimension_numbers=_DN)
 
@@ -146,11 +152,10 @@ def _s1_conv_taps(x, k, pads):
     own pixels only), then the sum over taps of each tap's products, shifted to the outputs they
     reach (lax.pad: zeros where a window reads padding, a crop where a product falls outside)."""
     kh, kw, cin, cout = k.shape
-    x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (min(pads[0][0], 0), min(pads[0][1], 0), 0),
-                                          (min(pads[1][0], 0), min(pads[1][1], 0), 0), (0, 0, 0)))  # crops
-    (top, bottom), (left, right) = ((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+    x, pads = _crop_negative_padding(x, pads)
+    (top, _), (left, _) = pads
     n, h, w, _ = x.shape
-    ho, wo = _s1_output_hw(x.shape[1:3], k.shape[:2], ((top, bottom), (left, right)))
+    ho, wo = _s1_output_hw(x.shape[1:3], k.shape[:2], pads)
     y = (x.reshape(-1, cin) @ jnp.transpose(k, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)).reshape(n, h, w, kh, kw, cout)
     out = None
     for i in range(kh):
