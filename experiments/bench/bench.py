@@ -24,10 +24,10 @@ For each configuration:
      its datasheet figure (under a varying load a step can beat it: a share above 100 % means
      the load dropped meanwhile). On GPUs float32 runs at JAX's default precision, TF32.
 On a GPU PyTorch runs on CUDA with cudnn.benchmark and TF32 matmuls (XLA's defaults), and with
-torch.autocast for bfloat16 rows. The ratio is ganjax over the fastest PyTorch thread count.
-The table also gives PyTorch's share of
-the peak (its model FLOP/s) and 1.5 times it: the share a 1.5x-PyTorch ganjax would need. Appends JSON lines to
-experiments/results/bench.jsonl and writes the table to stdout and experiments/results/bench.md.
+torch.autocast for bfloat16 rows. The ratio is ganjax over the fastest PyTorch thread count; the
+table also gives PyTorch's share of the peak (its model FLOP/s) and 1.5 times it, the share a
+1.5x-PyTorch ganjax would need. Appends JSON lines to experiments/results/bench.jsonl and writes
+the table to stdout and experiments/results/bench.md.
 PyTorch is optional: without it only the ganjax columns are filled.
 """
 
