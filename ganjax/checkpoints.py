@@ -34,6 +34,7 @@ without EMA (the `ema` setting's legacy value).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -192,14 +193,9 @@ class Checkpoints:
         finally:
             if self._worker is not None:
                 self._worker.shutdown()
-            if self.failed:
-                try:
-                    self.manager.close()
-                except Exception:  # the failure was already reported
-                    pass
-            else:
-                with _SaveErrors(self, None):
-                    self.manager.close()
+            # a failure already reported is not reported again
+            with contextlib.suppress(Exception) if self.failed else _SaveErrors(self, None):
+                self.manager.close()
 
     def _size(self, step: int) -> int:
         if step not in self._sizes:
